@@ -1,0 +1,191 @@
+#include "kernels/ref/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernels/ref/convert.h"
+
+namespace tandem::kernels::ref {
+namespace {
+
+void DequantQ8_0(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    BlockQ8_0 blk;
+    std::memcpy(&blk, src + b * sizeof(BlockQ8_0), sizeof(blk));
+    const float d = Fp16ToF32(blk.d);
+    for (int i = 0; i < kQK8_0; ++i) dst[b * kQK8_0 + i] = d * blk.qs[i];
+  }
+}
+
+void DequantQ4_0(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    BlockQ4_0 blk;
+    std::memcpy(&blk, src + b * sizeof(BlockQ4_0), sizeof(blk));
+    const float d = Fp16ToF32(blk.d);
+    float* y = dst + b * kQK4_0;
+    for (int i = 0; i < kQK4_0 / 2; ++i) {
+      y[i] = d * ((blk.qs[i] & 0x0f) - 8);
+      y[i + kQK4_0 / 2] = d * ((blk.qs[i] >> 4) - 8);
+    }
+  }
+}
+
+void DequantQ4_K(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    BlockQ4_K blk;
+    std::memcpy(&blk, src + b * sizeof(BlockQ4_K), sizeof(blk));
+    const float d = Fp16ToF32(blk.d);
+    const float dmin = Fp16ToF32(blk.dmin);
+    float* y = dst + b * kQK_K;
+    // Four groups of 64: 32 low nibbles (sub-block 2g) then 32 high nibbles (sub-block 2g+1).
+    for (int g = 0; g < 4; ++g) {
+      uint8_t sc0, m0, sc1, m1;
+      KQuantScaleMin(2 * g, blk.scales, &sc0, &m0);
+      KQuantScaleMin(2 * g + 1, blk.scales, &sc1, &m1);
+      const uint8_t* q = blk.qs + 32 * g;
+      for (int l = 0; l < 32; ++l) y[64 * g + l] = d * sc0 * (q[l] & 0x0f) - dmin * m0;
+      for (int l = 0; l < 32; ++l) y[64 * g + 32 + l] = d * sc1 * (q[l] >> 4) - dmin * m1;
+    }
+  }
+}
+
+void DequantQ6_K(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    BlockQ6_K blk;
+    std::memcpy(&blk, src + b * sizeof(BlockQ6_K), sizeof(blk));
+    const float d = Fp16ToF32(blk.d);
+    // Two halves of 128; each element's 6 bits = 4 from ql, 2 from qh, minus 32.
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blk.ql + 64 * h;
+      const uint8_t* qh = blk.qh + 32 * h;
+      const int8_t* sc = blk.scales + 8 * h;
+      float* y = dst + b * kQK_K + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = ((ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4) - 32;
+        const int q2 = ((ql[l + 32] & 0xf) | ((qh[l] >> 2) & 3) << 4) - 32;
+        const int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+        y[l] = d * sc[is] * q1;
+        y[l + 32] = d * sc[is + 2] * q2;
+        y[l + 64] = d * sc[is + 4] * q3;
+        y[l + 96] = d * sc[is + 6] * q4;
+      }
+    }
+  }
+}
+
+void QuantQ8_0(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    const float* v = x + b * kQK8_0;
+    float amax = 0;
+    for (int i = 0; i < kQK8_0; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    BlockQ8_0 blk;
+    blk.d = F32ToFp16(d);
+    for (int i = 0; i < kQK8_0; ++i) blk.qs[i] = static_cast<int8_t>(std::lround(v[i] * id));
+    std::memcpy(dst + b * sizeof(BlockQ8_0), &blk, sizeof(blk));
+  }
+}
+
+void QuantQ4_0(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    const float* v = x + b * kQK4_0;
+    float amax = 0, max = 0;  // the signed value of largest magnitude maps to -8
+    for (int i = 0; i < kQK4_0; ++i) {
+      if (std::fabs(v[i]) > amax) {
+        amax = std::fabs(v[i]);
+        max = v[i];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    BlockQ4_0 blk;
+    blk.d = F32ToFp16(d);
+    for (int i = 0; i < kQK4_0 / 2; ++i) {
+      const int lo = std::min(15, static_cast<int>(v[i] * id + 8.5f));
+      const int hi = std::min(15, static_cast<int>(v[i + kQK4_0 / 2] * id + 8.5f));
+      blk.qs[i] = static_cast<uint8_t>(lo | hi << 4);
+    }
+    std::memcpy(dst + b * sizeof(BlockQ4_0), &blk, sizeof(blk));
+  }
+}
+
+Status CheckMultiple(WeightType type, int64_t n) {
+  const WeightTypeTraits t = TraitsOf(type);
+  if (n < 0 || n % t.block_elems != 0) {
+    return InvalidArgument(std::to_string(n) + " elements is not a multiple of the " +
+                           std::string(t.name) + " block size " + std::to_string(t.block_elems));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+void KQuantScaleMin(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+Status DequantizeRow(WeightType type, const uint8_t* src, float* dst, int64_t n) {
+  RETURN_IF_ERROR(CheckMultiple(type, n));
+  switch (type) {
+    case WeightType::kF32: std::memcpy(dst, src, n * sizeof(float)); return OkStatus();
+    case WeightType::kF16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = Fp16ToF32(h);
+      }
+      return OkStatus();
+    case WeightType::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = Bf16ToF32(h);
+      }
+      return OkStatus();
+    case WeightType::kQ8_0: DequantQ8_0(src, dst, n); return OkStatus();
+    case WeightType::kQ4_0: DequantQ4_0(src, dst, n); return OkStatus();
+    case WeightType::kQ4_K: DequantQ4_K(src, dst, n); return OkStatus();
+    case WeightType::kQ6_K: DequantQ6_K(src, dst, n); return OkStatus();
+    default:
+      return Unimplemented("weight type " + std::string(WeightTypeName(type)) +
+                           " cannot be dequantized (supported: F32, F16, BF16, Q8_0, Q4_0, "
+                           "Q4_K, Q6_K)");
+  }
+}
+
+Status QuantizeRow(WeightType type, const float* src, uint8_t* dst, int64_t n) {
+  RETURN_IF_ERROR(CheckMultiple(type, n));
+  switch (type) {
+    case WeightType::kF32: std::memcpy(dst, src, n * sizeof(float)); return OkStatus();
+    case WeightType::kF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = F32ToFp16(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+      }
+      return OkStatus();
+    case WeightType::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = F32ToBf16(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+      }
+      return OkStatus();
+    case WeightType::kQ8_0: QuantQ8_0(src, dst, n); return OkStatus();
+    case WeightType::kQ4_0: QuantQ4_0(src, dst, n); return OkStatus();
+    default:
+      return Unimplemented("cannot quantize to " + std::string(WeightTypeName(type)) +
+                           " (supported: F32, F16, BF16, Q8_0, Q4_0)");
+  }
+}
+
+}  // namespace tandem::kernels::ref

@@ -1,0 +1,57 @@
+// The reference forward pass of a Llama-family model: batched prefill over a chunk of tokens and
+// single-token decode, writing K/V into a KvCache, with a hook after each layer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "kv/kv_cache.h"
+#include "model/llama_model.h"
+
+namespace tandem::model {
+
+// Called when `layer` has written K and V for positions [t0, t1) into the cache: the hook the KV
+// streaming uses to ship that layer while the next one computes.
+using LayerDoneFn = std::function<void(int layer, int64_t t0, int64_t t1)>;
+
+// The cache layout a model needs for `n_ctx` positions.
+kv::KvLayout KvLayoutFor(const LlamaConfig& config, int64_t n_ctx);
+
+class Forward {
+ public:
+  // `model` and `cache` must outlive this object; the cache layout must match the model.
+  Forward(const LlamaModel& model, kv::KvCache& cache);
+
+  // Runs `tokens` at positions [pos, pos + n) through every layer. When `logits` is not null it
+  // receives the last token's logits [n_vocab]. Errors: bad ids, positions past the context.
+  [[nodiscard]] Status Prefill(std::span<const int32_t> tokens, int64_t pos,
+                               std::vector<float>* logits, const LayerDoneFn& on_layer_done = {});
+  // One token at `pos`; logits [n_vocab].
+  [[nodiscard]] Status Decode(int32_t token, int64_t pos, std::vector<float>* logits);
+
+ private:
+  Status CheckInput(std::span<const int32_t> tokens, int64_t pos) const;
+  Status Attention(int layer, int64_t n, int64_t pos);  // q_ -> att_, cache rows [0, pos + n)
+  Status FeedForward(int layer, int64_t n);             // x_ += FFN(norm(x_))
+  Status Logits(int64_t n, std::vector<float>* logits);
+
+  const LlamaModel& model_;
+  const LlamaConfig& cfg_;
+  kv::KvCache& cache_;
+  kernels::ref::RopeParams rope_;
+  // Activations for a chunk of n tokens, grown on demand.
+  std::vector<float> x_;       // [n, d_model] residual stream
+  std::vector<float> xb_;      // [n, d_model] normalised input / projection output
+  std::vector<float> q_;       // [n, q_dim]
+  std::vector<float> k_;       // [n, kv_dim]
+  std::vector<float> v_;       // [n, kv_dim]
+  std::vector<float> att_;     // [n, q_dim]
+  std::vector<float> gate_;    // [n, n_ff]
+  std::vector<float> up_;      // [n, n_ff]
+  std::vector<float> scores_;  // [n_ctx]
+};
+
+}  // namespace tandem::model

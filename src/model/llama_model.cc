@@ -1,0 +1,118 @@
+#include "model/llama_model.h"
+
+#include <string>
+
+#include "kernels/ref/quant.h"
+
+namespace tandem::model {
+namespace {
+
+using kernels::ref::MatRef;
+
+std::string Name(int layer, const char* suffix) {
+  return "blk." + std::to_string(layer) + "." + suffix;
+}
+
+Status ShapeError(const GgufFile& f, const GgufTensorInfo& t, const std::string& want) {
+  return InvalidArgument(f.path() + ": tensor '" + t.name + "' has shape " + t.ShapeString() +
+                         ", expected " + want + " (model and metadata disagree?)");
+}
+
+StatusOr<const GgufTensorInfo*> Require(const GgufFile& f, const std::string& name) {
+  const GgufTensorInfo* t = f.FindTensor(name);
+  if (t == nullptr) return NotFound(f.path() + ": tensor '" + name + "' is missing");
+  if (!kernels::TraitsOf(t->type).dequant_supported) {
+    return Unimplemented(f.path() + ": tensor '" + name + "' has weight type " +
+                         std::string(kernels::WeightTypeName(t->type)) +
+                         ", which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, "
+                         "Q4_K, Q6_K)");
+  }
+  return t;
+}
+
+// A 2-D weight with `cols` contiguous input elements per row and `rows` outputs.
+StatusOr<MatRef> Matrix(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols) {
+  ASSIGN_OR_RETURN(const GgufTensorInfo* t, Require(f, name));
+  if (t->shape.size() != 2 || t->shape[0] != static_cast<uint64_t>(cols) ||
+      t->shape[1] != static_cast<uint64_t>(rows)) {
+    return ShapeError(f, *t, "[" + std::to_string(cols) + ", " + std::to_string(rows) + "]");
+  }
+  return MatRef{t->type, t->data, rows, cols};
+}
+
+// A 1-D tensor of `n` elements as float32.
+StatusOr<std::vector<float>> Vector(const GgufFile& f, const std::string& name, int64_t n) {
+  ASSIGN_OR_RETURN(const GgufTensorInfo* t, Require(f, name));
+  if (t->shape.size() != 1 || t->shape[0] != static_cast<uint64_t>(n)) {
+    return ShapeError(f, *t, "[" + std::to_string(n) + "]");
+  }
+  std::vector<float> out(n);
+  RETURN_IF_ERROR(kernels::ref::DequantizeRow(t->type, t->data, out.data(), n));
+  return out;
+}
+
+StatusOr<LayerWeights> LoadLayer(const GgufFile& f, const LlamaConfig& c, int l) {
+  LayerWeights w;
+  const int64_t d = c.d_model;
+  ASSIGN_OR_RETURN(w.attn_norm, Vector(f, Name(l, "attn_norm.weight"), d));
+  ASSIGN_OR_RETURN(w.wq, Matrix(f, Name(l, "attn_q.weight"), c.q_dim(), d));
+  ASSIGN_OR_RETURN(w.wk, Matrix(f, Name(l, "attn_k.weight"), c.kv_dim(), d));
+  ASSIGN_OR_RETURN(w.wv, Matrix(f, Name(l, "attn_v.weight"), c.kv_dim(), d));
+  ASSIGN_OR_RETURN(w.wo, Matrix(f, Name(l, "attn_output.weight"), d, c.q_dim()));
+  if (c.qkv_bias) {
+    ASSIGN_OR_RETURN(w.bq, Vector(f, Name(l, "attn_q.bias"), c.q_dim()));
+    ASSIGN_OR_RETURN(w.bk, Vector(f, Name(l, "attn_k.bias"), c.kv_dim()));
+    ASSIGN_OR_RETURN(w.bv, Vector(f, Name(l, "attn_v.bias"), c.kv_dim()));
+  }
+  ASSIGN_OR_RETURN(w.ffn_norm, Vector(f, Name(l, "ffn_norm.weight"), d));
+  ASSIGN_OR_RETURN(w.w_gate, Matrix(f, Name(l, "ffn_gate.weight"), c.n_ff, d));
+  ASSIGN_OR_RETURN(w.w_up, Matrix(f, Name(l, "ffn_up.weight"), c.n_ff, d));
+  ASSIGN_OR_RETURN(w.w_down, Matrix(f, Name(l, "ffn_down.weight"), d, c.n_ff));
+  return w;
+}
+
+}  // namespace
+
+StatusOr<LlamaWeights> LoadWeights(const GgufFile& f, const LlamaConfig& c) {
+  LlamaWeights w;
+  ASSIGN_OR_RETURN(w.tok_embd, Matrix(f, "token_embd.weight", c.n_vocab, c.d_model));
+  ASSIGN_OR_RETURN(w.output_norm, Vector(f, "output_norm.weight", c.d_model));
+  if (c.tied_output) {
+    w.output = w.tok_embd;
+  } else {
+    ASSIGN_OR_RETURN(w.output, Matrix(f, "output.weight", c.n_vocab, c.d_model));
+  }
+  if (f.FindTensor("rope_freqs.weight") != nullptr) {
+    ASSIGN_OR_RETURN(w.rope_freqs, Vector(f, "rope_freqs.weight", c.n_rot / 2));
+  }
+  w.layers.reserve(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    ASSIGN_OR_RETURN(LayerWeights lw, LoadLayer(f, c, l));
+    w.layers.push_back(std::move(lw));
+  }
+  return w;
+}
+
+StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) {
+  std::unique_ptr<LlamaModel> m(new LlamaModel());
+  ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path));
+  ASSIGN_OR_RETURN(m->config_, LlamaConfig::FromGguf(*m->file_));
+  ASSIGN_OR_RETURN(m->weights_, LoadWeights(*m->file_, m->config_));
+  ASSIGN_OR_RETURN(VocabData vocab, ReadVocab(*m->file_));
+  ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::Create(std::move(vocab)));
+  if (m->tokenizer_->n_vocab() != m->config_.n_vocab) {
+    return InvalidArgument(path + ": the tokenizer has " +
+                           std::to_string(m->tokenizer_->n_vocab()) +
+                           " tokens but token_embd.weight has " +
+                           std::to_string(m->config_.n_vocab) + " rows");
+  }
+  return m;
+}
+
+uint64_t LlamaModel::weight_bytes() const {
+  uint64_t n = 0;
+  for (const auto& t : file_->tensors()) n += t.n_bytes;
+  return n;
+}
+
+}  // namespace tandem::model

@@ -1,0 +1,61 @@
+// A loaded Llama-family model: the mapped GGUF, its config, weights (views into the mapping,
+// never copied) and tokenizer.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/ref/ops.h"
+#include "model/gguf.h"
+#include "model/llama_config.h"
+#include "model/tokenizer.h"
+
+namespace tandem::model {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [d_model]
+  kernels::ref::MatRef wq;       // [q_dim rows, d_model cols]
+  kernels::ref::MatRef wk;       // [kv_dim, d_model]
+  kernels::ref::MatRef wv;       // [kv_dim, d_model]
+  kernels::ref::MatRef wo;       // [d_model, q_dim]
+  std::vector<float> bq, bk, bv;  // qwen2 biases [q_dim], [kv_dim], [kv_dim]; empty otherwise
+  std::vector<float> ffn_norm;   // [d_model]
+  kernels::ref::MatRef w_gate;   // [n_ff, d_model]
+  kernels::ref::MatRef w_up;     // [n_ff, d_model]
+  kernels::ref::MatRef w_down;   // [d_model, n_ff]
+};
+
+struct LlamaWeights {
+  kernels::ref::MatRef tok_embd;    // [n_vocab, d_model]
+  std::vector<float> output_norm;   // [d_model]
+  kernels::ref::MatRef output;      // [n_vocab, d_model] (tok_embd when tied)
+  std::vector<float> rope_freqs;    // [n_rot / 2] Llama 3.1 frequency divisors, or empty
+  std::vector<LayerWeights> layers;
+};
+
+class LlamaModel {
+ public:
+  // Maps the file, reads config, weights and tokenizer. Every error names the file.
+  static StatusOr<std::unique_ptr<LlamaModel>> Load(const std::string& path);
+
+  const GgufFile& file() const { return *file_; }
+  const LlamaConfig& config() const { return config_; }
+  const LlamaWeights& weights() const { return weights_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // Bytes of all tensor data (what a decode step reads, before the KV cache).
+  uint64_t weight_bytes() const;
+
+ private:
+  LlamaModel() = default;
+  std::unique_ptr<GgufFile> file_;
+  LlamaConfig config_;
+  LlamaWeights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+// Reads and shape-checks the weights of `config` from `file`.
+StatusOr<LlamaWeights> LoadWeights(const GgufFile& file, const LlamaConfig& config);
+
+}  // namespace tandem::model

@@ -1,0 +1,45 @@
+// Writes GGUF models with seeded random weights at a real architecture's shape, for tests and
+// benchmarks at realistic sizes (`tandem make-model`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/types.h"
+
+namespace tandem::model {
+
+struct ModelShape {
+  std::string name;       // "llama-3.2-1b"
+  std::string arch;       // "llama" or "qwen2"
+  int n_layers = 0;
+  int d_model = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int n_ff = 0;
+  int n_vocab = 0;        // when no vocabulary file is given
+  int64_t n_ctx = 0;
+  float rope_base = 10000.0f;
+  float rope_llama3_factor = 0;  // > 0: Llama 3.1 frequency scaling (rope_freqs.weight)
+  bool tied_output = false;
+};
+
+// The built-in shapes: stories-like (stories260K), tiny, llama-3.2-1b, llama-3.1-8b,
+// qwen2.5-0.5b, mistral-7b.
+const std::vector<ModelShape>& BuiltinShapes();
+StatusOr<ModelShape> FindShape(std::string_view name);
+
+struct MakeModelOptions {
+  ModelShape shape;
+  kernels::WeightType type = kernels::WeightType::kF16;  // 2-D weights; norms stay F32
+  std::string vocab_path;  // copy tokenizer.* from this GGUF; empty: a synthetic byte-level SPM
+  uint64_t seed = 1234;
+};
+
+// Writes the model to `path`. Matrices whose rows do not fit the type's block fall back to F16
+// (as llama-quantize does).
+Status MakeModel(const MakeModelOptions& opts, const std::string& path);
+
+}  // namespace tandem::model

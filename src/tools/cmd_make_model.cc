@@ -1,0 +1,52 @@
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+
+#include "model/model_maker.h"
+#include "tools/commands.h"
+
+namespace tandem::tools {
+namespace {
+
+struct MakeModelArgs {
+  std::string shape;
+  std::string type = "F16";
+  std::string vocab;
+  uint64_t seed = 1234;
+  std::string out;
+};
+
+int RunMakeModel(const MakeModelArgs& a) {
+  auto shape = model::FindShape(a.shape);
+  if (!shape.ok()) return ReportError(shape.status());
+  const auto type = kernels::ParseWeightType(a.type);
+  if (!type || (*type != kernels::WeightType::kF32 && *type != kernels::WeightType::kF16 &&
+                *type != kernels::WeightType::kBF16 && *type != kernels::WeightType::kQ8_0 &&
+                *type != kernels::WeightType::kQ4_0)) {
+    return ReportError(InvalidArgument("--type " + a.type + ": use F32, F16, BF16, Q8_0 or Q4_0"));
+  }
+  model::MakeModelOptions o{*shape, *type, a.vocab, a.seed};
+  const Status st = model::MakeModel(o, a.out);
+  if (!st.ok()) return ReportError(st);
+  std::fprintf(stderr, "wrote %s: %s shape, %s weights, seed %llu\n", a.out.c_str(),
+               a.shape.c_str(), a.type.c_str(), static_cast<unsigned long long>(a.seed));
+  return 0;
+}
+
+}  // namespace
+
+void AddMakeModelCommand(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<MakeModelArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "make-model", "Write a GGUF model with seeded random weights at a real architecture's shape");
+  std::string shapes;
+  for (const auto& s : model::BuiltinShapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
+  cmd->add_option("--shape", a->shape, "One of: " + shapes)->required();
+  cmd->add_option("--type", a->type, "Weight type: F32, F16, BF16, Q8_0, Q4_0")->capture_default_str();
+  cmd->add_option("--vocab", a->vocab, "Copy the tokenizer from this GGUF (default: synthetic)");
+  cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
+  cmd->add_option("-o,--output", a->out, "Output file")->required();
+  cmd->callback([a, &exit_code] { exit_code = RunMakeModel(*a); });
+}
+
+}  // namespace tandem::tools

@@ -1,0 +1,21 @@
+// The `tandem` subcommands. Each Add*Command registers its options and sets `exit_code` when it
+// runs: 0 on success, 1 with a one-line "error: ..." on stderr otherwise.
+#pragma once
+
+#include "base/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace tandem::tools {
+
+void AddRunCommand(CLI::App& app, int& exit_code);
+void AddTokenizeCommand(CLI::App& app, int& exit_code);
+void AddInfoCommand(CLI::App& app, int& exit_code);
+void AddMakeModelCommand(CLI::App& app, int& exit_code);
+
+// Prints "error: <message>" to stderr and returns 1.
+int ReportError(const Status& status);
+
+}  // namespace tandem::tools
