@@ -1,0 +1,153 @@
+#include "kernels/ref/quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/ref/convert.h"
+
+namespace tandem::kernels::ref {
+namespace {
+
+TEST(Fp16, EveryHalfRoundTripsThroughFloat) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = Fp16ToF32(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(Fp16ToF32(F32ToFp16(f))));
+      continue;
+    }
+    EXPECT_EQ(F32ToFp16(f), h) << "half 0x" << std::hex << h;
+  }
+}
+
+TEST(Fp16, KnownValuesAndRounding) {
+  EXPECT_EQ(Fp16ToF32(0x3c00), 1.0f);
+  EXPECT_EQ(Fp16ToF32(0xc000), -2.0f);
+  EXPECT_EQ(Fp16ToF32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(F32ToFp16(65504.0f), 0x7bff);
+  EXPECT_EQ(F32ToFp16(65520.0f), 0x7c00);  // rounds to infinity
+  EXPECT_EQ(F32ToFp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie to even
+  EXPECT_EQ(F32ToFp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(Bf16ToF32(0x3f80), 1.0f);
+  EXPECT_EQ(F32ToBf16(1.0f), 0x3f80);
+  float f;
+  uint32_t bits = 0x3f808000;  // exactly halfway: ties to even (down)
+  std::memcpy(&f, &bits, 4);
+  EXPECT_EQ(F32ToBf16(f), 0x3f80);
+  bits = 0x3f818000;  // halfway, odd: up
+  std::memcpy(&f, &bits, 4);
+  EXPECT_EQ(F32ToBf16(f), 0x3f82);
+}
+
+std::vector<float> RandomRow(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Quantize then dequantize; the error of each element is bounded by half a quantization step.
+void CheckRoundTrip(WeightType type, float max_rel_step) {
+  const int n = 32 * 9;
+  const std::vector<float> x = RandomRow(n, 7);
+  std::vector<uint8_t> q(RowBytes(type, n));
+  ASSERT_TRUE(QuantizeRow(type, x.data(), q.data(), n).ok());
+  std::vector<float> y(n);
+  ASSERT_TRUE(DequantizeRow(type, q.data(), y.data(), n).ok());
+  for (int b = 0; b < n / 32; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_NEAR(y[b * 32 + i], x[b * 32 + i], amax * max_rel_step)
+          << WeightTypeName(type) << " element " << b * 32 + i;
+    }
+  }
+}
+
+TEST(Quant, RoundTripsWithinHalfAStep) {
+  CheckRoundTrip(WeightType::kF32, 0.0f);
+  CheckRoundTrip(WeightType::kF16, 1e-3f);
+  CheckRoundTrip(WeightType::kBF16, 8e-3f);
+  CheckRoundTrip(WeightType::kQ8_0, 0.5f / 127 + 1e-3f);
+  CheckRoundTrip(WeightType::kQ4_0, 0.5f / 8 + 0.07f);  // asymmetric range: up to 1 step on +side
+}
+
+TEST(Quant, Q4_0LayoutIsLowNibblesFirst) {
+  BlockQ4_0 b{};
+  b.d = F32ToFp16(0.5f);
+  for (int i = 0; i < 16; ++i) b.qs[i] = static_cast<uint8_t>(i | (15 - i) << 4);
+  float y[32];
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ4_0, reinterpret_cast<uint8_t*>(&b), y, 32).ok());
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(y[i], 0.5f * (i - 8));
+    EXPECT_EQ(y[i + 16], 0.5f * (15 - i - 8));
+  }
+}
+
+// Q4_K: element = d * scale_j * q - dmin * min_j, with 6-bit scales/mins packed in 12 bytes:
+// j < 4: scale = s[j] & 63, min = s[j+4] & 63; j >= 4: low 4 bits from s[j+4], high 2 bits from
+// the top of s[j-4] (scale) and s[j] (min).
+TEST(Quant, Q4_KFollowsTheBlockLayout) {
+  BlockQ4_K b{};
+  b.d = F32ToFp16(0.25f);
+  b.dmin = F32ToFp16(0.125f);
+  const uint8_t scales[8] = {1, 2, 3, 63, 17, 33, 48, 5};
+  const uint8_t mins[8] = {0, 4, 9, 1, 60, 21, 34, 7};
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>((scales[j] & 63) | (scales[j + 4] >> 4) << 6);
+    b.scales[j + 4] = static_cast<uint8_t>((mins[j] & 63) | (mins[j + 4] >> 4) << 6);
+    b.scales[j + 8] = static_cast<uint8_t>((scales[j + 4] & 15) | (mins[j + 4] & 15) << 4);
+  }
+  for (int i = 0; i < 128; ++i) b.qs[i] = static_cast<uint8_t>((i * 7) & 0xff);
+  std::vector<float> y(256);
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ4_K, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
+  for (int e = 0; e < 256; ++e) {
+    const int sub = e / 32;           // sub-block of 32 elements
+    const int group = e / 64;         // 32 bytes of qs per 64 elements
+    const int l = e % 32;
+    const uint8_t byte = b.qs[32 * group + l];
+    const int q = (sub % 2 == 0) ? (byte & 15) : (byte >> 4);
+    const float want = 0.25f * scales[sub] * q - 0.125f * mins[sub];
+    EXPECT_FLOAT_EQ(y[e], want) << "element " << e;
+  }
+}
+
+// Q6_K: 6-bit q = 4 low bits (ql) | 2 high bits (qh) << 4, minus 32, times d * scale[e / 16].
+TEST(Quant, Q6_KFollowsTheBlockLayout) {
+  BlockQ6_K b{};
+  b.d = F32ToFp16(0.5f);
+  for (int i = 0; i < 16; ++i) b.scales[i] = static_cast<int8_t>(i * 3 - 20);
+  // Choose q[e] = (e * 5) % 64 and pack it.
+  auto q_of = [](int e) { return (e * 5) % 64; };
+  for (int e = 0; e < 256; ++e) {
+    const int half = e / 128, r = e % 128, quarter = r / 32, l = r % 32;
+    const int q = q_of(e);
+    const int ql_index = 64 * half + l + (quarter % 2) * 32;
+    const int shift_lo = quarter < 2 ? 0 : 4;
+    b.ql[ql_index] |= static_cast<uint8_t>((q & 15) << shift_lo);
+    b.qh[32 * half + l] |= static_cast<uint8_t>((q >> 4) << (2 * quarter));
+  }
+  std::vector<float> y(256);
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ6_K, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
+  for (int e = 0; e < 256; ++e) {
+    EXPECT_FLOAT_EQ(y[e], 0.5f * b.scales[e / 16] * (q_of(e) - 32)) << "element " << e;
+  }
+}
+
+TEST(Quant, UnsupportedTypesAndShapesAreErrors) {
+  float y[32];
+  uint8_t buf[64] = {};
+  EXPECT_EQ(DequantizeRow(WeightType::kQ5_K, buf, y, 256).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(DequantizeRow(WeightType::kQ8_0, buf, y, 31).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(QuantizeRow(WeightType::kQ4_K, y, buf, 256).code(), StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace tandem::kernels::ref

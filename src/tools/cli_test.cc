@@ -1,0 +1,194 @@
+// The `tandem` binary as a user meets it: real processes, exit codes, one-line errors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "model/gguf.h"
+#include "model/gguf_writer.h"
+
+namespace tandem::tools {
+namespace {
+
+const std::string kData = TANDEM_TESTDATA_DIR;
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+Result Tandem(const std::string& args, const std::string& stdin_text = "") {
+  const std::string dir = testing::TempDir();
+  const std::string in = dir + "/cli_in.txt", out = dir + "/cli_out.txt", err = dir + "/cli_err.txt";
+  std::ofstream(in, std::ios::binary) << stdin_text;
+  const std::string cmd = std::string(TANDEM_BINARY) + " " + args + " <" + in + " >" + out +
+                          " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+// A failed command: exit 1 and exactly one line on stderr, starting "error: ", containing `want`.
+void ExpectOneLineError(const Result& r, const std::string& want) {
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(want), std::string::npos) << "wanted '" << want << "' in: " << r.err;
+}
+
+std::string WriteBytes(const std::string& name, const std::string& bytes) {
+  const std::string path = testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+TEST(Cli, RunGreedyJsonMatchesTheReference) {
+  const Result r = Tandem("run -m " + kData +
+                          "/stories260K.gguf -p 'Once upon a time' -n 32 --temp 0 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  std::ifstream rf(kData + "/reference/stories260K-F32.greedy32.json");
+  const auto ref = nlohmann::json::parse(rf);
+  EXPECT_EQ(j["prompt_ids"], ref["prompt_ids"]);
+  EXPECT_EQ(j["generated_ids"], ref["generated_ids"]);
+  EXPECT_EQ(j["text"].get<std::string>().rfind(", there was a little girl named Lily.", 0), 0u);
+  EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0);
+}
+
+TEST(Cli, RunStreamsTextThenRates) {
+  const Result r = Tandem("run -m " + kData + "/stories260K-Q8_0.gguf -p 'Once upon a time' -n 12 --temp 0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Once upon a time, there was a little girl", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
+}
+
+TEST(Cli, SameSeedSameTokens) {
+  const std::string cmd = "run -m " + kData + "/stories260K.gguf -p 'Once' -n 24 --temp 1.0 --json";
+  const auto a = nlohmann::json::parse(Tandem(cmd + " --seed 5").out);
+  const auto b = nlohmann::json::parse(Tandem(cmd + " --seed 5").out);
+  const auto c = nlohmann::json::parse(Tandem(cmd + " --seed 6").out);
+  EXPECT_EQ(a["generated_ids"], b["generated_ids"]);
+  EXPECT_NE(a["generated_ids"], c["generated_ids"]);
+}
+
+TEST(Cli, TokenizeReadsStdin) {
+  const Result r = Tandem("tokenize -m " + kData + "/stories260K.gguf", "Once upon a time");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 403 407 261 378\n");
+  const Result q = Tandem("tokenize --no-bos -m " + kData + "/vocab/ggml-vocab-qwen2.gguf",
+                          "Hello world");
+  EXPECT_EQ(q.out, "9707 1879\n");
+}
+
+TEST(Cli, InfoDescribesTheModel) {
+  const Result r = Tandem("info --json -m " + kData + "/stories260K-Q4_0.gguf");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["n_layers"], 5);
+  EXPECT_EQ(j["n_kv_heads"], 4);
+  EXPECT_EQ(j["kv_bytes_per_token_f32"], 2 * 5 * 4 * 8 * 4);
+  EXPECT_EQ(j["weight_types"]["Q4_0"]["tensors"], 31);
+  EXPECT_EQ(Tandem("info -m " + kData + "/stories260K.gguf").code, 0);
+}
+
+TEST(Cli, MakeModelThenRun) {
+  const std::string path = testing::TempDir() + "/made.gguf";
+  Result r = Tandem("make-model --shape stories-like --type Q8_0 --seed 3 -o " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Tandem("run -m " + path + " -p 'abc' -n 8 --temp 0 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["generated_ids"].size(), 8u);
+  r = Tandem("make-model --shape stories-like --vocab " + kData +
+             "/vocab/ggml-vocab-gpt-2.gguf --type F16 -o " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Tandem("tokenize --no-bos -m " + path, "Hello world").out, "15496 995\n");
+  ExpectOneLineError(Tandem("make-model --shape nope -o " + path), "unknown shape 'nope'");
+}
+
+TEST(Cli, HelpOnEverySubcommand) {
+  for (const char* sub : {"run", "tokenize", "info", "make-model"}) {
+    const Result r = Tandem(std::string(sub) + " --help");
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.out.find("--model"), std::string::npos) << sub;
+  }
+}
+
+std::string Stories() { return Slurp(kData + "/stories260K.gguf"); }
+
+TEST(CliBadInput, MissingFile) {
+  ExpectOneLineError(Tandem("run -m /nonexistent.gguf -p x"), "/nonexistent.gguf: no such file");
+}
+
+TEST(CliBadInput, TruncatedFile) {
+  const std::string p = WriteBytes("truncated.gguf", Stories().substr(0, 600000));
+  ExpectOneLineError(Tandem("run -m " + p + " -p x"), "truncated download?");
+  const std::string h = WriteBytes("truncated-header.gguf", Stories().substr(0, 3000));
+  ExpectOneLineError(Tandem("info -m " + h), "truncated");
+}
+
+TEST(CliBadInput, WrongMagic) {
+  std::string b = Stories();
+  b[0] = 'Z';
+  ExpectOneLineError(Tandem("run -m " + WriteBytes("magic.gguf", b) + " -p x"), "not a GGUF file");
+}
+
+TEST(CliBadInput, AbsurdCounts) {
+  std::string b = Stories();
+  const uint64_t n = 1ull << 60;
+  std::memcpy(&b[8], &n, 8);
+  ExpectOneLineError(Tandem("info -m " + WriteBytes("counts.gguf", b)), "tensor count");
+}
+
+TEST(CliBadInput, UnknownWeightTypeAndArchitecture) {
+  auto src = model::GgufFile::Open(kData + "/stories260K.gguf");
+  ASSERT_TRUE(src.ok());
+  model::GgufWriter w;
+  w.CopyMetadata(**src, "");
+  for (const auto& t : (*src)->tensors()) {
+    // Q5_K is a real type we do not run: the loader must say so, naming the tensor.
+    const bool swap = t.name == "blk.1.attn_k.weight";
+    const auto type = swap ? kernels::WeightType::kQ5_K : t.type;
+    const uint64_t rows = swap ? 1 : t.shape[1];
+    const std::vector<uint64_t> shape = swap ? std::vector<uint64_t>{256, rows} : t.shape;
+    const uint64_t bytes = swap ? 176 : t.n_bytes;
+    ASSERT_TRUE(w.AddTensor(t.name, shape, type, std::vector<uint8_t>(bytes)).ok());
+  }
+  const std::string p = testing::TempDir() + "/q5k.gguf";
+  ASSERT_TRUE(w.WriteFile(p).ok());
+  ExpectOneLineError(Tandem("run -m " + p + " -p x"), "blk.1.attn_k.weight");
+
+  w.Set("general.architecture", model::GgufValue::String("mamba"));
+  ASSERT_TRUE(w.WriteFile(p).ok());
+  ExpectOneLineError(Tandem("run -m " + p + " -p x"), "unknown architecture 'mamba'");
+}
+
+TEST(CliBadInput, PromptLongerThanTheContext) {
+  ExpectOneLineError(Tandem("run -m " + kData + "/stories260K.gguf -c 8 -p 'Once upon a time "
+                            "there was a very long story'"),
+                     "context");
+}
+
+TEST(CliBadInput, BadOptionValues) {
+  EXPECT_NE(Tandem("run -m " + kData + "/stories260K.gguf -p x --top-p 7").code, 0);
+  EXPECT_NE(Tandem("run").code, 0);  // -m is required
+}
+
+}  // namespace
+}  // namespace tandem::tools
