@@ -5,6 +5,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libpcre2-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libasio-dev libcpp-httplib-dev libhwy-dev
+  libssl-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 missing=()
