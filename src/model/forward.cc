@@ -58,6 +58,7 @@ Status Forward::Prefill(std::span<const int32_t> tokens, int64_t pos, std::vecto
   up_.resize(n * cfg_.n_ff);
   scores_.resize(cache_.layout().n_ctx);
 
+  if (observer_ != nullptr) observer_->OnForwardBegin(pos, pos + n);
   // x = embedding rows of the tokens
   for (int64_t t = 0; t < n; ++t) {
     RETURN_IF_ERROR(kernels::ref::GetRow(model_.weights().tok_embd, tokens[t], &x_[t * d]));
@@ -65,9 +66,11 @@ Status Forward::Prefill(std::span<const int32_t> tokens, int64_t pos, std::vecto
   for (int l = 0; l < cfg_.n_layers; ++l) {
     RETURN_IF_ERROR(Attention(l, n, pos));
     RETURN_IF_ERROR(FeedForward(l, n));
+    if (observer_ != nullptr) observer_->OnLayerDone(l, pos, pos + n);
     if (on_layer_done) on_layer_done(l, pos, pos + n);
   }
   if (logits != nullptr) RETURN_IF_ERROR(Logits(n, logits));
+  if (observer_ != nullptr) observer_->OnForwardEnd(pos, pos + n, logits != nullptr);
   return OkStatus();
 }
 

@@ -17,6 +17,16 @@ namespace tandem::model {
 // streaming uses to ship that layer while the next one computes.
 using LayerDoneFn = std::function<void(int layer, int64_t t0, int64_t t1)>;
 
+// Sees every forward call: device emulation paces each layer to its roofline time here.
+class ForwardObserver {
+ public:
+  virtual ~ForwardObserver() = default;
+  virtual void OnForwardBegin(int64_t t0, int64_t t1) {}
+  // Called before the LayerDoneFn of the same layer.
+  virtual void OnLayerDone(int layer, int64_t t0, int64_t t1) {}
+  virtual void OnForwardEnd(int64_t t0, int64_t t1, bool computed_logits) {}
+};
+
 // The cache layout a model needs for `n_ctx` positions.
 kv::KvLayout KvLayoutFor(const LlamaConfig& config, int64_t n_ctx);
 
@@ -24,6 +34,8 @@ class Forward {
  public:
   // `model` and `cache` must outlive this object; the cache layout must match the model.
   Forward(const LlamaModel& model, kv::KvCache& cache);
+  // Not owned; may be null.
+  void set_observer(ForwardObserver* observer) { observer_ = observer; }
 
   // Runs `tokens` at positions [pos, pos + n) through every layer. When `logits` is not null it
   // receives the last token's logits [n_vocab]. Errors: bad ids, positions past the context.
@@ -41,6 +53,7 @@ class Forward {
   const LlamaModel& model_;
   const LlamaConfig& cfg_;
   kv::KvCache& cache_;
+  ForwardObserver* observer_ = nullptr;
   kernels::ref::RopeParams rope_;
   // Activations for a chunk of n tokens, grown on demand.
   std::vector<float> x_;       // [n, d_model] residual stream

@@ -18,6 +18,12 @@ double GenerateResult::decode_tokens_per_s() const {
 StatusOr<GenerateResult> Generate(const LlamaModel& model, kv::KvCache& cache,
                                   std::span<const int32_t> prompt, const GenerateOptions& opts,
                                   const TokenFn& on_token) {
+  return GenerateFrom(model, cache, prompt, 0, opts, on_token);
+}
+
+StatusOr<GenerateResult> GenerateFrom(const LlamaModel& model, kv::KvCache& cache,
+                                      std::span<const int32_t> prompt, int64_t n_cached,
+                                      const GenerateOptions& opts, const TokenFn& on_token) {
   RETURN_IF_ERROR(opts.sampler.Validate());
   const int64_t n_ctx = cache.layout().n_ctx;
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
@@ -28,7 +34,11 @@ StatusOr<GenerateResult> Generate(const LlamaModel& model, kv::KvCache& cache,
                       " (shorten the prompt or raise -c)");
   }
   if (opts.n_batch <= 0) return InvalidArgument("batch size must be positive");
+  if (n_cached < 0 || n_cached >= n_prompt) {
+    return InvalidArgument("cached prefix must be shorter than the prompt");
+  }
   Forward fwd(model, cache);
+  fwd.set_observer(opts.observer);
   Sampler sampler(opts.sampler);
   GenerateResult r;
   r.n_prompt = n_prompt;
@@ -36,7 +46,7 @@ StatusOr<GenerateResult> Generate(const LlamaModel& model, kv::KvCache& cache,
   std::vector<float> logits;
 
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t p = 0; p < n_prompt; p += opts.n_batch) {
+  for (int64_t p = n_cached; p < n_prompt; p += opts.n_batch) {
     const int64_t n = std::min<int64_t>(opts.n_batch, n_prompt - p);
     const bool last = p + n == n_prompt;
     RETURN_IF_ERROR(fwd.Prefill(prompt.subspan(p, n), p, last ? &logits : nullptr));

@@ -20,6 +20,7 @@ struct GenerateOptions {
   SamplerConfig sampler;
   bool stop_at_end_of_generation = true;  // stop at EOS / EOT
   bool keep_all_logits = false;           // keep each step's logits (tests)
+  ForwardObserver* observer = nullptr;    // e.g. device emulation; not owned
 };
 
 struct GenerateResult {
@@ -43,5 +44,11 @@ using TokenFn = std::function<bool(int32_t id)>;
 StatusOr<GenerateResult> Generate(const LlamaModel& model, kv::KvCache& cache,
                                   std::span<const int32_t> prompt, const GenerateOptions& opts,
                                   const TokenFn& on_token = {});
+
+// As Generate, when the cache already holds the K/V of prompt[0, n_cached) (computed here or
+// received from another node): only prompt[n_cached, n) is evaluated before sampling.
+StatusOr<GenerateResult> GenerateFrom(const LlamaModel& model, kv::KvCache& cache,
+                                      std::span<const int32_t> prompt, int64_t n_cached,
+                                      const GenerateOptions& opts, const TokenFn& on_token = {});
 
 }  // namespace tandem::model

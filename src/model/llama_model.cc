@@ -100,6 +100,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) 
   ASSIGN_OR_RETURN(m->weights_, LoadWeights(*m->file_, m->config_));
   ASSIGN_OR_RETURN(VocabData vocab, ReadVocab(*m->file_));
   ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::Create(std::move(vocab)));
+  m->fingerprint_ = Fingerprint(*m->file_);
   if (m->tokenizer_->n_vocab() != m->config_.n_vocab) {
     return InvalidArgument(path + ": the tokenizer has " +
                            std::to_string(m->tokenizer_->n_vocab()) +
@@ -108,6 +109,40 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) 
   }
   return m;
 }
+
+namespace {
+uint64_t MatBytes(const MatRef& m) { return kernels::RowBytes(m.type, m.cols) * m.rows; }
+
+uint64_t Fingerprint(const GgufFile& f) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 0x100000001b3ull;
+  };
+  for (const auto& t : f.tensors()) {
+    mix(t.name.data(), t.name.size());
+    for (uint64_t d : t.shape) mix(&d, sizeof(d));
+    mix(&t.type, sizeof(t.type));
+  }
+  return h;
+}
+}  // namespace
+
+double LayerFlops(const LlamaConfig& c, int64_t t0, int64_t t1) {
+  const double n = static_cast<double>(t1 - t0);
+  // Σ_{p=t0}^{t1-1} (p + 1) visible keys
+  const double visible = (static_cast<double>(t0 + 1) + static_cast<double>(t1)) * n / 2;
+  return 2.0 * static_cast<double>(c.ParamsPerLayer()) * n + 4.0 * c.q_dim() * visible;
+}
+
+double LayerBytes(const LlamaWeights& w, const LlamaConfig& c, int layer, int64_t t1) {
+  const LayerWeights& l = w.layers[layer];
+  const uint64_t weights = MatBytes(l.wq) + MatBytes(l.wk) + MatBytes(l.wv) + MatBytes(l.wo) +
+                           MatBytes(l.w_gate) + MatBytes(l.w_up) + MatBytes(l.w_down);
+  return static_cast<double>(weights) + 2.0 * c.kv_dim() * 4.0 * static_cast<double>(t1);
+}
+
+double HeadFlops(const LlamaConfig& c) { return 2.0 * c.d_model * c.n_vocab; }
+double HeadBytes(const LlamaWeights& w) { return static_cast<double>(MatBytes(w.output)); }
 
 uint64_t LlamaModel::weight_bytes() const {
   uint64_t n = 0;

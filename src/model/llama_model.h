@@ -46,6 +46,8 @@ class LlamaModel {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   // Bytes of all tensor data (what a decode step reads, before the KV cache).
   uint64_t weight_bytes() const;
+  // Hash of every tensor's name, shape and type: two nodes agree on the model iff these match.
+  uint64_t fingerprint() const { return fingerprint_; }
 
  private:
   LlamaModel() = default;
@@ -53,7 +55,18 @@ class LlamaModel {
   LlamaConfig config_;
   LlamaWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  uint64_t fingerprint_ = 0;
 };
+
+// Roofline inputs of one forward step over tokens [t0, t1) (device emulation, planning).
+// FLOPs of one layer: 2·P_l per token for the matrices, 4·q_dim per (query, visible key) for
+// causal attention (QK and PV).
+double LayerFlops(const LlamaConfig& c, int64_t t0, int64_t t1);
+// Bytes one layer reads: its weights once, plus its K and V rows [0, t1) at float32.
+double LayerBytes(const LlamaWeights& w, const LlamaConfig& c, int layer, int64_t t1);
+// The LM head for one token: FLOPs and bytes.
+double HeadFlops(const LlamaConfig& c);
+double HeadBytes(const LlamaWeights& w);
 
 // Reads and shape-checks the weights of `config` from `file`.
 StatusOr<LlamaWeights> LoadWeights(const GgufFile& file, const LlamaConfig& config);

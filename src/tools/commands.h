@@ -14,6 +14,9 @@ void AddRunCommand(CLI::App& app, int& exit_code);
 void AddTokenizeCommand(CLI::App& app, int& exit_code);
 void AddInfoCommand(CLI::App& app, int& exit_code);
 void AddMakeModelCommand(CLI::App& app, int& exit_code);
+void AddNodeCommand(CLI::App& app, int& exit_code);
+void AddBenchCommand(CLI::App& app, int& exit_code);
+void AddDemoCommand(CLI::App& app, int& exit_code);
 
 // Prints "error: <message>" to stderr and returns 1.
 int ReportError(const Status& status);

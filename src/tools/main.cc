@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   tandem::tools::AddTokenizeCommand(app, exit_code);
   tandem::tools::AddInfoCommand(app, exit_code);
   tandem::tools::AddMakeModelCommand(app, exit_code);
+  tandem::tools::AddNodeCommand(app, exit_code);
+  tandem::tools::AddBenchCommand(app, exit_code);
+  tandem::tools::AddDemoCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

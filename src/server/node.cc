@@ -1,0 +1,268 @@
+#include "server/node.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/clock.h"
+#include "model/llama_model.h"
+#include "runtime/kv_stream.h"
+#include "runtime/request.h"
+#include "server/peer_client.h"
+#include "transport/auth.h"
+#include "transport/tcp.h"
+
+namespace tandem::server {
+
+using nlohmann::json;
+
+std::string ControlToken(const std::string& cluster_key) {
+  const transport::Proof p =
+      transport::ComputeProof(cluster_key, "tandem-control", transport::Nonce{}, {});
+  std::string hex;
+  for (uint8_t b : p) {
+    hex += "0123456789abcdef"[b >> 4];
+    hex += "0123456789abcdef"[b & 15];
+  }
+  return hex;
+}
+
+struct Node::Impl {
+  NodeOptions opts;
+  std::unique_ptr<model::LlamaModel> model;
+  std::unique_ptr<transport::FrameListener> listener;
+  httplib::Server http;
+  std::thread http_thread;
+  std::thread data_thread;
+  std::mutex threads_mu;
+  std::vector<std::thread> conn_threads;
+  std::mutex compute_mu;  // one forward pass at a time on this node
+  std::mutex traces_mu;
+  std::map<std::string, std::string> traces;  // id -> JSON, the last kMaxTraces
+  std::deque<std::string> trace_order;
+  std::atomic<uint64_t> next_request{1};
+  std::atomic<bool> stopping{false};
+  static constexpr size_t kMaxTraces = 256;
+
+  void ServeData();
+  void RegisterRoutes();
+  bool Authorized(const httplib::Request& req) const;
+  void Generate(const httplib::Request& req, httplib::Response& res);
+  void StoreTrace(const runtime::RequestTrace& t);
+};
+
+namespace {
+
+void JsonError(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(json{{"error", {{"message", message}, {"code", status}}}}.dump(),
+                  "application/json");
+}
+
+// Fills the sampling and length options of a generate request.
+Status ParseGenerateOptions(const json& body, model::GenerateOptions& gen) {
+  gen.n_predict = body.value("n_predict", body.value("max_tokens", 32));
+  gen.sampler.temperature = body.value("temperature", 0.0f);
+  gen.sampler.top_k = body.value("top_k", gen.sampler.top_k);
+  gen.sampler.top_p = body.value("top_p", gen.sampler.top_p);
+  gen.sampler.min_p = body.value("min_p", gen.sampler.min_p);
+  gen.sampler.seed = body.value("seed", gen.sampler.seed);
+  gen.stop_at_end_of_generation = !body.value("ignore_eos", false);
+  if (gen.n_predict < 1 || gen.n_predict > (1 << 20)) {
+    return InvalidArgument("n_predict must be between 1 and 2^20");
+  }
+  return gen.sampler.Validate();
+}
+
+}  // namespace
+
+bool Node::Impl::Authorized(const httplib::Request& req) const {
+  return !opts.cluster_key.empty() &&
+         req.get_header_value("X-Tandem-Key") == ControlToken(opts.cluster_key);
+}
+
+void Node::Impl::StoreTrace(const runtime::RequestTrace& t) {
+  std::lock_guard<std::mutex> l(traces_mu);
+  traces[t.id] = t.ToJson();
+  trace_order.push_back(t.id);
+  while (trace_order.size() > kMaxTraces) {
+    traces.erase(trace_order.front());
+    trace_order.pop_front();
+  }
+}
+
+void Node::Impl::ServeData() {
+  while (!stopping) {
+    auto conn = listener->Accept();
+    if (!conn.ok()) continue;
+    std::shared_ptr<transport::FrameConn> c = std::move(*conn);
+    std::lock_guard<std::mutex> l(threads_mu);
+    conn_threads.emplace_back([this, c] {
+      runtime::ServePrefillOptions so{opts.node_id, opts.cluster_key, opts.emulation,
+                                      opts.link_bytes_per_s};
+      std::lock_guard<std::mutex> compute(compute_mu);
+      auto served = runtime::ServePrefill(*model, *c, so);
+      if (served.ok()) {
+        spdlog::info("node={} served_prefill request={} peer={} tokens={} kv_bytes={} "
+                     "prefill_s={:.3f} stream_s={:.3f}",
+                     opts.node_id, served->request_id, served->peer, served->n_tokens,
+                     served->bytes, served->prefill_s, served->stream_s);
+      } else {
+        spdlog::warn("node={} prefill for {} failed: {}", opts.node_id, c->peer(),
+                     served.status().ToString());
+      }
+    });
+  }
+}
+
+void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return JsonError(res, 400, "body is not a JSON object");
+  runtime::RequestSpec spec;
+  spec.id = body.value("id", opts.node_id + "-" + std::to_string(next_request++));
+  if (Status st = ParseGenerateOptions(body, spec.gen); !st.ok()) {
+    return JsonError(res, 400, st.message());
+  }
+  if (body.contains("prompt_ids")) {
+    spec.prompt = body["prompt_ids"].get<std::vector<int32_t>>();
+  } else {
+    spec.prompt = model->tokenizer().Encode(body.value("prompt", ""), true, false);
+  }
+  if (spec.prompt.empty()) return JsonError(res, 400, "the prompt is empty");
+  const json pj = body.value("placement", json::object());
+  auto mode = runtime::ParsePlacementMode(pj.value("mode", "local"));
+  if (!mode.ok()) return JsonError(res, 400, mode.status().message());
+  const auto codec = kv::ParseKvCodec(pj.value("codec", "f16"));
+  if (!codec) return JsonError(res, 400, "unknown KV codec (f16, q8)");
+  spec.chunk_tokens = pj.value("chunk_tokens", 0u);
+  runtime::Placement placement{*mode};
+  placement.codec = *codec;
+  placement.reason = pj.value("reason", "requested by the client");
+  std::string resolve_error;
+  if (*mode != runtime::PlacementMode::kLocal) {
+    auto peer = ResolvePeer(pj.value("prefill_peer", ""), opts.cluster_key);
+    if (peer.ok()) {
+      placement.prefill_node_id = peer->node_id;
+      placement.prefill_host = peer->host;
+      placement.prefill_data_port = peer->data_port;
+      placement.clock_offset_ns = peer->clock_offset_ns;
+    } else {
+      resolve_error = peer.status().ToString();
+      placement.mode = runtime::PlacementMode::kLocal;
+    }
+  }
+  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation};
+  std::unique_lock<std::mutex> compute(compute_mu);
+  auto r = runtime::RunRequest(*model, spec, placement, ctx);
+  compute.unlock();
+  if (!r.ok()) return JsonError(res, 400, r.status().ToString());
+  if (!resolve_error.empty()) {
+    r->trace.fallback_reason = resolve_error;
+    r->trace.placement = std::string(runtime::PlacementModeName(*mode)) +
+                         " (fell back to local prefill)";
+  }
+  StoreTrace(r->trace);
+  spdlog::info("node={} {}", opts.node_id, r->trace.LogLine());
+  const json out = {{"id", spec.id},
+                    {"prompt_ids", spec.prompt},
+                    {"generated_ids", r->gen.generated},
+                    {"text", model->tokenizer().Decode(r->gen.generated)},
+                    {"trace", json::parse(r->trace.ToJson())}};
+  res.set_content(out.dump(), "application/json");
+}
+
+void Node::Impl::RegisterRoutes() {
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"status", "ok"}, {"node_id", opts.node_id},
+                         {"data_port", listener->port()}}.dump(),
+                    "application/json");
+  });
+  http.Get("/v1/node", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
+    res.set_content(json{{"node_id", opts.node_id},
+                         {"data_port", listener->port()},
+                         {"model_fingerprint", model->fingerprint()},
+                         {"tokenizer_hash", model->tokenizer().Fingerprint()},
+                         {"emulation", opts.emulation.ToString()}}.dump(),
+                    "application/json");
+  });
+  http.Get("/v1/clock", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
+    res.set_content(json{{"ns", NowNs()}}.dump(), "application/json");
+  });
+  http.Post("/v1/generate", [this](const httplib::Request& req, httplib::Response& res) {
+    Generate(req, res);
+  });
+  http.Get(R"(/v1/requests/([^/]+)/trace)", [this](const httplib::Request& req,
+                                                  httplib::Response& res) {
+    std::lock_guard<std::mutex> l(traces_mu);
+    const auto it = traces.find(req.matches[1].str());
+    if (it == traces.end()) return JsonError(res, 404, "no such request");
+    res.set_content(it->second, "application/json");
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    JsonError(res, 500, what);
+  });
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() { Stop(); }
+
+StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
+  auto impl = std::make_unique<Impl>();
+  impl->opts = opts;
+  if (impl->opts.node_id.empty()) {
+    impl->opts.node_id = opts.host + ":" + std::to_string(opts.http_port);
+  }
+  ASSIGN_OR_RETURN(impl->model, model::LlamaModel::Load(opts.model_path));
+  const uint16_t data_port = opts.data_port != 0 ? opts.data_port : opts.http_port + 1;
+  ASSIGN_OR_RETURN(impl->listener, transport::FrameListener::Listen(opts.host, data_port));
+  impl->RegisterRoutes();
+  if (!impl->http.bind_to_port(opts.host.c_str(), opts.http_port)) {
+    return Unavailable("cannot listen on " + opts.host + ":" + std::to_string(opts.http_port) +
+                       " (port in use?)");
+  }
+  Impl* p = impl.get();
+  impl->http_thread = std::thread([p] { p->http.listen_after_bind(); });
+  impl->data_thread = std::thread([p] { p->ServeData(); });
+  spdlog::info("node={} model={} http={}:{} data={} emulation=[{}] link_shaping={} key={}",
+               impl->opts.node_id, opts.model_path, opts.host, opts.http_port, data_port,
+               opts.emulation.enabled() ? opts.emulation.ToString() : "off",
+               opts.link_bytes_per_s > 0 ? "token bucket " + std::to_string(opts.link_bytes_per_s / 1e6) + " MB/s" : "off",
+               opts.cluster_key.empty() ? "none (remote work refused)" : "set");
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+void Node::Wait() {
+  if (impl_->http_thread.joinable()) impl_->http_thread.join();
+}
+
+void Node::Stop() {
+  if (impl_->stopping.exchange(true)) return;
+  impl_->http.stop();
+  impl_->listener->Close();
+  if (impl_->http_thread.joinable()) impl_->http_thread.join();
+  if (impl_->data_thread.joinable()) impl_->data_thread.join();
+  std::lock_guard<std::mutex> l(impl_->threads_mu);
+  for (auto& t : impl_->conn_threads) t.join();
+}
+
+uint16_t Node::http_port() const { return impl_->opts.http_port; }
+uint16_t Node::data_port() const { return impl_->listener->port(); }
+
+}  // namespace tandem::server

@@ -1,0 +1,26 @@
+// Control-plane calls to another node: identity, data port and clock offset.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+
+namespace tandem::server {
+
+struct PeerInfo {
+  std::string node_id;
+  std::string host;
+  uint16_t http_port = 0;
+  uint16_t data_port = 0;
+  int64_t clock_offset_ns = 0;  // peer clock minus ours, from the lowest-RTT of a few round trips
+  double rtt_ms = 0;
+};
+
+// "host:port" -> host, port.
+StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr);
+
+// Asks the node at `addr` (its HTTP port) who it is and measures the clock offset.
+StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& cluster_key);
+
+}  // namespace tandem::server
