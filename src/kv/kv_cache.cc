@@ -5,7 +5,7 @@
 
 namespace tandem::kv {
 
-StatusOr<KvCache> KvCache::Create(const KvLayout& layout) {
+StatusOr<KvCache> KvCache::Create(const KvLayout& layout, KvPrecision precision) {
   if (layout.n_layers <= 0 || layout.n_ctx <= 0 || layout.n_kv_heads <= 0 ||
       layout.head_dim <= 0) {
     return InvalidArgument("KV cache layout must be positive in every dimension");
@@ -15,7 +15,7 @@ StatusOr<KvCache> KvCache::Create(const KvLayout& layout) {
     return OutOfRange("KV cache for " + std::to_string(layout.n_ctx) +
                       " tokens is too large (reduce the context with -c)");
   }
-  KvCache cache(layout);
+  KvCache cache(layout, precision);
   const size_t n = static_cast<size_t>(layout.n_ctx * layout.row_elems());
   try {
     cache.k_.assign(layout.n_layers, std::vector<float>(n));

@@ -22,12 +22,18 @@ struct KvLayout {
   bool operator==(const KvLayout&) const = default;
 };
 
+// What the values in the cache are rounded to when written. kF16 keeps float32 storage but
+// rounds each value through IEEE half (as llama.cpp's default F16 cache holds them): then the F16
+// wire codec is lossless, and a disaggregated run computes exactly what a colocated one does.
+enum class KvPrecision { kF32, kF16 };
+
 class KvCache {
  public:
   // Allocates n_layers * 2 * n_ctx * n_kv_heads * head_dim floats (zeroed).
-  static StatusOr<KvCache> Create(const KvLayout& layout);
+  static StatusOr<KvCache> Create(const KvLayout& layout, KvPrecision precision = KvPrecision::kF32);
 
   const KvLayout& layout() const { return layout_; }
+  KvPrecision precision() const { return precision_; }
   // [n_ctx, n_kv_heads, head_dim]
   float* K(int layer) { return k_[layer].data(); }
   float* V(int layer) { return v_[layer].data(); }
@@ -38,8 +44,10 @@ class KvCache {
   std::span<const float> VRows(int layer, int64_t t0, int64_t t1) const;
 
  private:
-  explicit KvCache(const KvLayout& layout) : layout_(layout) {}
+  KvCache(const KvLayout& layout, KvPrecision precision)
+      : layout_(layout), precision_(precision) {}
   KvLayout layout_;
+  KvPrecision precision_;
   std::vector<std::vector<float>> k_;  // [n_layers][n_ctx * n_kv_heads * head_dim]
   std::vector<std::vector<float>> v_;
 };

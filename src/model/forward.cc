@@ -4,16 +4,20 @@
 #include <cstring>
 #include <string>
 
-namespace tandem::model {
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/ref/convert.h"
 
-using kernels::ref::MatMul;
+namespace tandem::model {
 
 kv::KvLayout KvLayoutFor(const LlamaConfig& c, int64_t n_ctx) {
   return kv::KvLayout{c.n_layers, n_ctx, c.n_kv_heads, c.head_dim};
 }
 
-Forward::Forward(const LlamaModel& model, kv::KvCache& cache)
-    : model_(model), cfg_(model.config()), cache_(cache) {
+Forward::Forward(const LlamaModel& model, kv::KvCache& cache, const ForwardOptions& options)
+    : model_(model), cfg_(model.config()), cache_(cache), options_(options) {
+  if (options_.pool == nullptr) own_pool_ = std::make_unique<base::ThreadPool>(1);
+  pool_ = options_.pool != nullptr ? options_.pool : own_pool_.get();
   rope_.mode = cfg_.rope_mode;
   rope_.n_rot = cfg_.n_rot;
   rope_.freq_base = cfg_.rope_base;
@@ -78,12 +82,22 @@ Status Forward::Decode(int32_t token, int64_t pos, std::vector<float>* logits) {
   return Prefill(std::span<const int32_t>(&token, 1), pos, logits);
 }
 
+Status Forward::MatMul(const kernels::ref::MatRef& w, const float* x, int64_t n, float* y) {
+  if (options_.reference) return kernels::ref::MatMul(w, x, n, y);
+  return kernels::cpu::MatMul(w, x, n, y, *pool_, options_.matmul);
+}
+
+void Forward::RmsNorm(const float* x, const float* weight, float* out) {
+  if (options_.reference) return kernels::ref::RmsNorm(x, weight, cfg_.d_model, cfg_.rms_eps, out);
+  kernels::cpu::RmsNorm(x, weight, cfg_.d_model, cfg_.rms_eps, out);
+}
+
 // x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)); K and V go to the cache.
 Status Forward::Attention(int layer, int64_t n, int64_t pos) {
   const LayerWeights& w = model_.weights().layers[layer];
   const int64_t d = cfg_.d_model, qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
   for (int64_t t = 0; t < n; ++t) {
-    kernels::ref::RmsNorm(&x_[t * d], w.attn_norm.data(), d, cfg_.rms_eps, &xb_[t * d]);
+    RmsNorm(&x_[t * d], w.attn_norm.data(), &xb_[t * d]);
   }
   RETURN_IF_ERROR(MatMul(w.wq, xb_.data(), n, q_.data()));
   RETURN_IF_ERROR(MatMul(w.wk, xb_.data(), n, k_.data()));
@@ -98,13 +112,23 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
     }
     kernels::ref::Rope(&q_[t * qd], cfg_.n_heads, cfg_.head_dim, pos + t, rope_);
     kernels::ref::Rope(&k_[t * kvd], cfg_.n_kv_heads, cfg_.head_dim, pos + t, rope_);
+    if (cache_.precision() == kv::KvPrecision::kF16) {
+      for (int64_t i = 0; i < kvd; ++i) {
+        k_[t * kvd + i] = kernels::Fp16ToF32(kernels::F32ToFp16(k_[t * kvd + i]));
+        v_[t * kvd + i] = kernels::Fp16ToF32(kernels::F32ToFp16(v_[t * kvd + i]));
+      }
+    }
     std::memcpy(kc + (pos + t) * kvd, &k_[t * kvd], kvd * sizeof(float));
     std::memcpy(vc + (pos + t) * kvd, &v_[t * kvd], kvd * sizeof(float));
   }
   const kernels::ref::AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim};
-  for (int64_t t = 0; t < n; ++t) {  // causal: token pos+t sees positions [0, pos+t]
-    kernels::ref::Attention(&q_[t * qd], kc, vc, pos + t + 1, shape, scores_.data(),
-                            &att_[t * qd]);
+  if (options_.reference) {
+    for (int64_t t = 0; t < n; ++t) {  // causal: token pos+t sees positions [0, pos+t]
+      kernels::ref::Attention(&q_[t * qd], kc, vc, pos + t + 1, shape, scores_.data(),
+                              &att_[t * qd]);
+    }
+  } else {
+    kernels::cpu::CausalAttention({q_.data(), n, pos, kc, vc, shape, att_.data()}, *pool_);
   }
   RETURN_IF_ERROR(MatMul(w.wo, att_.data(), n, xb_.data()));
   for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
@@ -116,11 +140,15 @@ Status Forward::FeedForward(int layer, int64_t n) {
   const LayerWeights& w = model_.weights().layers[layer];
   const int64_t d = cfg_.d_model;
   for (int64_t t = 0; t < n; ++t) {
-    kernels::ref::RmsNorm(&x_[t * d], w.ffn_norm.data(), d, cfg_.rms_eps, &xb_[t * d]);
+    RmsNorm(&x_[t * d], w.ffn_norm.data(), &xb_[t * d]);
   }
   RETURN_IF_ERROR(MatMul(w.w_gate, xb_.data(), n, gate_.data()));
   RETURN_IF_ERROR(MatMul(w.w_up, xb_.data(), n, up_.data()));
-  kernels::ref::SwiGlu(gate_.data(), up_.data(), n * cfg_.n_ff);
+  if (options_.reference) {
+    kernels::ref::SwiGlu(gate_.data(), up_.data(), n * cfg_.n_ff);
+  } else {
+    kernels::cpu::SwiGlu(gate_.data(), up_.data(), n * cfg_.n_ff);
+  }
   RETURN_IF_ERROR(MatMul(w.w_down, gate_.data(), n, xb_.data()));
   for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
   return OkStatus();
@@ -130,8 +158,7 @@ Status Forward::FeedForward(int layer, int64_t n) {
 Status Forward::Logits(int64_t n, std::vector<float>* logits) {
   const int64_t d = cfg_.d_model;
   std::vector<float> last(d);
-  kernels::ref::RmsNorm(&x_[(n - 1) * d], model_.weights().output_norm.data(), d, cfg_.rms_eps,
-                        last.data());
+  RmsNorm(&x_[(n - 1) * d], model_.weights().output_norm.data(), last.data());
   logits->resize(cfg_.n_vocab);
   return MatMul(model_.weights().output, last.data(), 1, logits->data());
 }

@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
+#include "kernels/cpu/matmul.h"
 #include "kv/kv_cache.h"
 #include "model/llama_model.h"
 
@@ -30,10 +33,18 @@ class ForwardObserver {
 // The cache layout a model needs for `n_ctx` positions.
 kv::KvLayout KvLayoutFor(const LlamaConfig& config, int64_t n_ctx);
 
+// Which kernels a Forward runs.
+struct ForwardOptions {
+  bool reference = false;             // the scalar kernels::ref oracle instead of kernels::cpu
+  base::ThreadPool* pool = nullptr;   // not owned; null: a private single-thread pool
+  kernels::cpu::MatMulOptions matmul;
+};
+
 class Forward {
  public:
-  // `model` and `cache` must outlive this object; the cache layout must match the model.
-  Forward(const LlamaModel& model, kv::KvCache& cache);
+  // `model` and `cache` (and options.pool) must outlive this object; the cache layout must
+  // match the model.
+  Forward(const LlamaModel& model, kv::KvCache& cache, const ForwardOptions& options = {});
   // Not owned; may be null.
   void set_observer(ForwardObserver* observer) { observer_ = observer; }
 
@@ -49,11 +60,17 @@ class Forward {
   Status Attention(int layer, int64_t n, int64_t pos);  // q_ -> att_, cache rows [0, pos + n)
   Status FeedForward(int layer, int64_t n);             // x_ += FFN(norm(x_))
   Status Logits(int64_t n, std::vector<float>* logits);
+  // y = x·wᵀ (x: [n, w.cols], y: [n, w.rows]) with the kernels the options chose.
+  Status MatMul(const kernels::ref::MatRef& w, const float* x, int64_t n, float* y);
+  void RmsNorm(const float* x, const float* weight, float* out);  // one row of d_model
 
   const LlamaModel& model_;
   const LlamaConfig& cfg_;
   kv::KvCache& cache_;
   ForwardObserver* observer_ = nullptr;
+  ForwardOptions options_;
+  std::unique_ptr<base::ThreadPool> own_pool_;  // when options.pool is null
+  base::ThreadPool* pool_;
   kernels::ref::RopeParams rope_;
   // Activations for a chunk of n tokens, grown on demand.
   std::vector<float> x_;       // [n, d_model] residual stream

@@ -71,6 +71,20 @@ StatusOr<LayerWeights> LoadLayer(const GgufFile& f, const LlamaConfig& c, int l)
   return w;
 }
 
+uint64_t MatBytes(const MatRef& m) { return kernels::RowBytes(m.type, m.cols) * m.rows; }
+
+uint64_t Fingerprint(const GgufFile& f) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 0x100000001b3ull;
+  };
+  for (const auto& t : f.tensors()) {
+    mix(t.name.data(), t.name.size());
+    for (uint64_t d : t.shape) mix(&d, sizeof(d));
+    mix(&t.type, sizeof(t.type));
+  }
+  return h;
+}
 }  // namespace
 
 StatusOr<LlamaWeights> LoadWeights(const GgufFile& f, const LlamaConfig& c) {
@@ -110,22 +124,6 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) 
   return m;
 }
 
-namespace {
-uint64_t MatBytes(const MatRef& m) { return kernels::RowBytes(m.type, m.cols) * m.rows; }
-
-uint64_t Fingerprint(const GgufFile& f) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&h](const void* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 0x100000001b3ull;
-  };
-  for (const auto& t : f.tensors()) {
-    mix(t.name.data(), t.name.size());
-    for (uint64_t d : t.shape) mix(&d, sizeof(d));
-    mix(&t.type, sizeof(t.type));
-  }
-  return h;
-}
-}  // namespace
 
 double LayerFlops(const LlamaConfig& c, int64_t t0, int64_t t1) {
   const double n = static_cast<double>(t1 - t0);

@@ -37,15 +37,15 @@ Reference LoadReference(const std::string& stem) {
   return r;
 }
 
-struct Run {
+struct GreedyRun {
   std::vector<int32_t> prompt;
   GenerateResult result;
 };
 
-Run Greedy(const std::string& file, int n) {
+GreedyRun Greedy(const std::string& file, int n) {
   auto m = LlamaModel::Load(kData + "/" + file);
   EXPECT_TRUE(m.ok()) << m.status().ToString();
-  Run run;
+  GreedyRun run;
   run.prompt = (*m)->tokenizer().Encode("Once upon a time", true, false);
   auto cache = kv::KvCache::Create(KvLayoutFor((*m)->config(), 512));
   GenerateOptions opts;
@@ -67,7 +67,7 @@ float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(Stories260K, F32MatchesTheReferenceTokensAndLogits) {
   const Reference ref = LoadReference("stories260K-F32.greedy32");
-  const Run run = Greedy("stories260K.gguf", 32);
+  const GreedyRun run = Greedy("stories260K.gguf", 32);
   EXPECT_EQ(run.prompt, ref.prompt_ids);
   EXPECT_EQ(run.result.generated, ref.generated_ids);
   ASSERT_EQ(run.result.logits.size(), 32u);
@@ -81,7 +81,7 @@ TEST(Stories260K, F32MatchesTheReferenceTokensAndLogits) {
 TEST(Stories260K, F16AndQ8_0MatchTheReferenceTokens) {
   for (const char* q : {"F16", "Q8_0"}) {
     const Reference ref = LoadReference(std::string("stories260K-") + q + ".greedy32");
-    const Run run = Greedy(std::string("stories260K-") + q + ".gguf", 32);
+    const GreedyRun run = Greedy(std::string("stories260K-") + q + ".gguf", 32);
     EXPECT_EQ(run.result.generated, ref.generated_ids) << q;
   }
 }
@@ -91,7 +91,7 @@ TEST(Stories260K, F16AndQ8_0MatchTheReferenceTokens) {
 TEST(Stories260K, Q4_0DeparturePoint) {
   const Reference f32 = LoadReference("stories260K-F32.greedy32");
   const Reference q4 = LoadReference("stories260K-Q4_0.greedy32");
-  const Run run = Greedy("stories260K-Q4_0.gguf", 32);
+  const GreedyRun run = Greedy("stories260K-Q4_0.gguf", 32);
   auto first_diff = [](const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
     size_t i = 0;
     while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;

@@ -1,0 +1,67 @@
+// The fast kernels (kernels::cpu, threaded) against the reference forward pass (kernels::ref).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "base/thread_pool.h"
+#include "model/forward.h"
+#include "model/llama_model.h"
+#include "model/model_maker.h"
+
+namespace tandem::model {
+namespace {
+
+const std::string kData = TANDEM_TESTDATA_DIR;
+
+double NormalisedError(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+// Prefill of a prompt, then three decode steps: logits of the fast path vs the reference.
+void Compare(const std::string& path, double tolerance) {
+  auto m = LlamaModel::Load(path);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383, 17, 90, 91, 92, 93, 94};
+  auto c_ref = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32));
+  auto c_fast = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32));
+  base::ThreadPool pool(2);
+  ForwardOptions ref_opts, fast_opts;
+  ref_opts.reference = true;
+  fast_opts.pool = &pool;
+  Forward ref(**m, *c_ref, ref_opts), fast(**m, *c_fast, fast_opts);
+  std::vector<float> lr, lf;
+  ASSERT_TRUE(ref.Prefill(prompt, 0, &lr).ok());
+  ASSERT_TRUE(fast.Prefill(prompt, 0, &lf).ok());
+  EXPECT_LT(NormalisedError(lf, lr), tolerance) << path << " prefill";
+  for (int i = 0; i < 3; ++i) {
+    const int64_t pos = static_cast<int64_t>(prompt.size()) + i;
+    ASSERT_TRUE(ref.Decode(5 + i, pos, &lr).ok());
+    ASSERT_TRUE(fast.Decode(5 + i, pos, &lf).ok());
+    EXPECT_LT(NormalisedError(lf, lr), tolerance) << path << " decode " << i;
+  }
+}
+
+TEST(ForwardKernels, FastPathMatchesReferenceOnStories260K) {
+  Compare(kData + "/stories260K.gguf", 1e-5);
+  Compare(kData + "/stories260K-F16.gguf", 1e-5);
+  Compare(kData + "/stories260K-Q8_0.gguf", 2e-2);  // activations quantized to 8 bits
+  Compare(kData + "/stories260K-Q4_0.gguf", 2e-2);
+}
+
+TEST(ForwardKernels, FastPathMatchesReferenceOnGeneratedGqaModel) {
+  // 4 query heads over 2 KV heads, head_dim 32, Llama-3 rope factors.
+  ModelShape s{"fast-gqa", "llama", 2, 128, 4, 2, 256, 600, 1024, 500000.0f, 8.0f, true};
+  for (auto type : {kernels::WeightType::kF32, kernels::WeightType::kQ8_0}) {
+    const std::string path = testing::TempDir() + "/fast-gqa.gguf";
+    ASSERT_TRUE(MakeModel({s, type, "", 3}, path).ok());
+    Compare(path, type == kernels::WeightType::kF32 ? 1e-5 : 2e-2);
+  }
+}
+
+}  // namespace
+}  // namespace tandem::model
