@@ -201,7 +201,7 @@ StatusOr<ServedPrefill> ServePrefill(const model::LlamaModel& model, FrameConn& 
   ASSIGN_OR_RETURN(transport::PrefillRequest req, AcceptRequest(model, conn, opts));
   const kv::KvCodec codec = *kv::KvCodecFromByte(req.codec);
   const int64_t n = static_cast<int64_t>(req.tokens.size());
-  auto cache = kv::KvCache::Create(model::KvLayoutFor(model.config(), n));
+  auto cache = kv::KvCache::Create(model::KvLayoutFor(model.config(), n), opts.kv_precision);
   if (!cache.ok()) return SendError(conn, cache.status());
   conn.SetRateLimit(opts.link_bytes_per_s);
 

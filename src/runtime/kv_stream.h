@@ -28,6 +28,7 @@ struct ServePrefillOptions {
   std::string cluster_key;     // empty: refuse remote work
   DeviceEmulation emulation;   // pace each layer when enabled
   double link_bytes_per_s = 0; // token-bucket link shaping on the frames we send; 0: off
+  kv::KvPrecision kv_precision = kv::KvPrecision::kF16;  // must match the decode node's
 };
 
 // What P did for one request (for its log line).

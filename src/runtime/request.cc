@@ -62,7 +62,8 @@ StatusOr<RequestResult> RunRequest(const model::LlamaModel& model, const Request
   if (n == 0) return InvalidArgument("the prompt is empty");
   const int64_t want_ctx =
       spec.n_ctx > 0 ? spec.n_ctx : n + std::max(spec.gen.n_predict, 0) + 1;
-  ASSIGN_OR_RETURN(kv::KvCache cache, kv::KvCache::Create(model::KvLayoutFor(model.config(), want_ctx)));
+  ASSIGN_OR_RETURN(kv::KvCache cache,
+                   kv::KvCache::Create(model::KvLayoutFor(model.config(), want_ctx), node.kv_precision));
   RequestResult out;
   RequestTrace& t = out.trace;
   t.id = spec.id;

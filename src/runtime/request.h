@@ -34,6 +34,7 @@ struct NodeContext {
   std::string node_id;
   std::string cluster_key;
   DeviceEmulation emulation;
+  kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
 };
 
 struct RequestSpec {

@@ -105,7 +105,7 @@ void Node::Impl::ServeData() {
     std::lock_guard<std::mutex> l(threads_mu);
     conn_threads.emplace_back([this, c] {
       runtime::ServePrefillOptions so{opts.node_id, opts.cluster_key, opts.emulation,
-                                      opts.link_bytes_per_s};
+                                      opts.link_bytes_per_s, opts.kv_precision};
       std::lock_guard<std::mutex> compute(compute_mu);
       auto served = runtime::ServePrefill(*model, *c, so);
       if (served.ok()) {
@@ -157,7 +157,8 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
       placement.mode = runtime::PlacementMode::kLocal;
     }
   }
-  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation};
+  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation,
+                                 opts.kv_precision};
   std::unique_lock<std::mutex> compute(compute_mu);
   auto r = runtime::RunRequest(*model, spec, placement, ctx);
   compute.unlock();
@@ -174,7 +175,7 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
                     {"generated_ids", r->gen.generated},
                     {"text", model->tokenizer().Decode(r->gen.generated)},
                     {"trace", json::parse(r->trace.ToJson())}};
-  res.set_content(out.dump(), "application/json");
+  res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void Node::Impl::RegisterRoutes() {

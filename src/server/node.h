@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "kv/kv_cache.h"
 #include "runtime/emulation.h"
 
 namespace tandem::server {
@@ -28,6 +29,7 @@ struct NodeOptions {
   runtime::DeviceEmulation emulation;
   double link_bytes_per_s = 0;     // token-bucket shaping of the KV we send; 0: off
   std::vector<std::string> peers;  // host:http_port of other nodes
+  kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
 };
 
 class Node {

@@ -15,6 +15,7 @@ struct NodeArgs {
   std::string key_file;
   std::string emulate;
   std::string link_bw;
+  std::string kv_type = "f16";
 };
 
 int RunNode(NodeArgs& a) {
@@ -33,6 +34,10 @@ int RunNode(NodeArgs& a) {
     if (!bw.ok()) return ReportError(bw.status().WithContext("--link-bw"));
     a.opts.link_bytes_per_s = *bw;
   }
+  if (a.kv_type != "f16" && a.kv_type != "f32") {
+    return ReportError(InvalidArgument("--kv-type must be f16 or f32"));
+  }
+  a.opts.kv_precision = a.kv_type == "f32" ? kv::KvPrecision::kF32 : kv::KvPrecision::kF16;
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -64,6 +69,8 @@ void AddNodeCommand(CLI::App& app, int& exit_code) {
                   "Pace to an emulated device: flops=100G,bw=270M[,mem=8G]");
   cmd->add_option("--link-bw", a->link_bw,
                   "Shape the KV this node sends to BYTES/s with a token bucket (e.g. 2M)");
+  cmd->add_option("--kv-type", a->kv_type, "KV cache values: f16 (as llama.cpp) or f32")
+      ->capture_default_str();
   cmd->callback([a, &exit_code] { exit_code = RunNode(*a); });
 }
 

@@ -17,6 +17,8 @@ void AddMakeModelCommand(CLI::App& app, int& exit_code);
 void AddNodeCommand(CLI::App& app, int& exit_code);
 void AddBenchCommand(CLI::App& app, int& exit_code);
 void AddDemoCommand(CLI::App& app, int& exit_code);
+void AddPlanCommand(CLI::App& app, int& exit_code);
+void AddSimCommand(CLI::App& app, int& exit_code);
 
 // Prints "error: <message>" to stderr and returns 1.
 int ReportError(const Status& status);

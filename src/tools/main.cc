@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   tandem::tools::AddNodeCommand(app, exit_code);
   tandem::tools::AddBenchCommand(app, exit_code);
   tandem::tools::AddDemoCommand(app, exit_code);
+  tandem::tools::AddPlanCommand(app, exit_code);
+  tandem::tools::AddSimCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
