@@ -26,8 +26,8 @@ struct ModelShape {
   bool tied_output = false;
 };
 
-// The built-in shapes: stories-like (stories260K), tiny, llama-3.2-1b, llama-3.1-8b,
-// qwen2.5-0.5b, mistral-7b.
+// The built-in shapes: stories-like (stories260K), demo (the `tandem demo` pair's model), tiny,
+// llama-3.2-1b, llama-3.1-8b, qwen2.5-0.5b, mistral-7b.
 const std::vector<ModelShape>& BuiltinShapes();
 StatusOr<ModelShape> FindShape(std::string_view name);
 

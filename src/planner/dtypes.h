@@ -32,7 +32,8 @@ std::optional<KvCodec> ParseKvCodec(std::string_view name);  // "f16", "q8" (cas
 int64_t KvHeadRowBytes(KvCodec codec, int head_dim);
 // Wire bytes per KV element (the `b` of the cost model).
 double KvBytesPerElement(KvCodec codec, int head_dim);
-// False for codecs that round values (Q8): the planner prefers a lossless codec on a near tie.
+// False for codecs that round more than the F16 cache does (Q8): on a near tie the planner
+// prefers the lossless one.
 bool KvCodecIsLossless(KvCodec codec);
 
 }  // namespace tandem::planner

@@ -39,10 +39,10 @@ StatusOr<BenchRow> RunOne(const std::string& node, const json& request, const st
   BenchRow r;
   r.name = name;
   r.placement = t.value("placement", "");
-  r.prefill_s = t.value("ttft_s", 0.0);
+  r.ttft_s = t.value("ttft_s", 0.0);
   r.total_s = t.value("total_s", 0.0);
+  r.prefill_s = t.value("prefill_s", 0.0);
   r.generation_s = r.total_s - r.prefill_s;
-  r.prefill_compute_s = t.value("prefill_s", 0.0);
   r.tokens_per_s = t.value("tokens_per_s", 0.0);
   r.exposed_tail_s = t.value("exposed_tail_s", 0.0);
   r.transfer_s = t.value("transfer_s", 0.0);
@@ -84,7 +84,7 @@ StatusOr<ClusterBenchResult> RunClusterBench(const ClusterBenchOptions& o) {
   res.speedup_vs_fastest = streamed.total_s > 0 ? fastest / streamed.total_s : 0;
   res.tokens_identical = a.generated == b.generated && b.generated == after.generated &&
                          after.generated == streamed.generated;
-  res.prefill_match = a.prefill_compute_s > 0 ? streamed.prefill_compute_s / a.prefill_compute_s : 0;
+  res.prefill_match = a.prefill_s > 0 ? streamed.prefill_s / a.prefill_s : 0;
   res.decode_match = b.tokens_per_s > 0 ? streamed.tokens_per_s / b.tokens_per_s : 0;
   return res;
 }
@@ -92,13 +92,13 @@ StatusOr<ClusterBenchResult> RunClusterBench(const ClusterBenchOptions& o) {
 std::string ClusterBenchResult::Table() const {
   std::string s;
   char line[256];
-  std::snprintf(line, sizeof(line), "%-22s %10s %13s %9s %9s %10s %9s\n", "configuration",
-                "prefill s", "generation s", "total s", "tok/s", "KV tail ms", "hidden");
+  std::snprintf(line, sizeof(line), "%-22s %10s %13s %9s %9s %9s %10s %7s\n", "configuration",
+                "prefill s", "generation s", "total s", "TTFT s", "tok/s", "KV tail ms", "hidden");
   s += line;
   for (const BenchRow& r : rows) {
-    std::snprintf(line, sizeof(line), "%-22s %10.3f %13.3f %9.3f %9.2f %10.1f %9s\n",
-                  r.name.c_str(), r.prefill_s, r.generation_s, r.total_s, r.tokens_per_s,
-                  r.exposed_tail_s * 1e3,
+    std::snprintf(line, sizeof(line), "%-22s %10.3f %13.3f %9.3f %9.3f %9.2f %10.1f %7s\n",
+                  r.name.c_str(), r.prefill_s, r.generation_s, r.total_s, r.ttft_s,
+                  r.tokens_per_s, r.exposed_tail_s * 1e3,
                   r.frames.empty() ? "-" : (std::to_string(static_cast<int>(r.hidden_fraction * 100)) + "%").c_str());
     s += line;
     if (!r.fallback_reason.empty()) s += "  (fell back to local prefill: " + r.fallback_reason + ")\n";
@@ -113,8 +113,10 @@ std::string ClusterBenchResult::Table() const {
                 prefill_match, decode_match, tokens_identical ? "yes" : "NO");
   s += line;
   if (rows.size() == 4 && rows[3].kv_bytes > 0) {
-    std::snprintf(line, sizeof(line), "KV on the wire: %.2f MB at %.3f GB/s\n",
-                  rows[3].kv_bytes / 1e6, rows[3].link_gb_per_s);
+    std::snprintf(line, sizeof(line), "KV on the wire: %.3f MB at %.3f MB/s; pair total = %.2f x "
+                  "(prefill node's prefill + decode node's generation)\n",
+                  rows[3].kv_bytes / 1e6, rows[3].link_gb_per_s * 1e3,
+                  rows[3].total_s / (rows[0].prefill_s + rows[1].generation_s));
     s += line;
   }
   return s;
@@ -123,7 +125,7 @@ std::string ClusterBenchResult::Table() const {
 std::string ClusterBenchResult::Timeline(int width) const {
   if (rows.size() < 4 || rows[3].frames.empty()) return "";
   const BenchRow& r = rows[3];
-  const double end = r.prefill_s;  // the first token
+  const double end = r.ttft_s;  // the first token
   auto col = [&](double t) { return std::clamp(static_cast<int>(t / end * (width - 1)), 0, width - 1); };
   std::string s = "per-layer timeline of the streamed run (0 .. first token at " +
                   std::to_string(end).substr(0, 5) +
@@ -153,7 +155,7 @@ std::string ClusterBenchResult::ToJson() const {
   for (const BenchRow& r : rows) {
     json row = {{"name", r.name}, {"placement", r.placement}, {"prefill_s", r.prefill_s},
                 {"generation_s", r.generation_s}, {"total_s", r.total_s},
-                {"prefill_compute_s", r.prefill_compute_s}, {"tokens_per_s", r.tokens_per_s},
+                {"ttft_s", r.ttft_s}, {"tokens_per_s", r.tokens_per_s},
                 {"exposed_tail_s", r.exposed_tail_s}, {"transfer_s", r.transfer_s},
                 {"hidden_fraction", r.hidden_fraction}, {"link_gb_per_s", r.link_gb_per_s},
                 {"kv_bytes", r.kv_bytes}, {"fallback_reason", r.fallback_reason}};

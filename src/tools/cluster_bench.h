@@ -28,10 +28,10 @@ struct BenchFrame {
 struct BenchRow {
   std::string name;          // "prefill node alone", ...
   std::string placement;     // as the trace reports it
-  double prefill_s = 0;      // arrival to first token
-  double generation_s = 0;   // first token to last
+  double prefill_s = 0;      // the prefill node's prompt evaluation (as the reference table)
+  double generation_s = 0;   // the rest: KV tail, first step on the decode node, later tokens
   double total_s = 0;
-  double prefill_compute_s = 0;  // the prefill node's prompt evaluation
+  double ttft_s = 0;         // arrival to first token
   double tokens_per_s = 0;
   double exposed_tail_s = 0;
   double transfer_s = 0;
@@ -49,7 +49,7 @@ struct ClusterBenchResult {
   double speedup_vs_slowest = 0;
   double speedup_vs_fastest = 0;
   bool tokens_identical = false;   // all four runs generated the same ids (greedy)
-  double prefill_match = 0;        // pair's prefill compute / prefill node alone's
+  double prefill_match = 0;        // pair's prefill / prefill node alone's
   double decode_match = 0;         // pair's decode rate / decode node alone's
 
   std::string Table() const;
