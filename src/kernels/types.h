@@ -43,8 +43,8 @@ enum class WeightType : uint32_t {
 
 struct WeightTypeTraits {
   std::string_view name;
-  uint32_t block_elems;  // elements per block (1 for plain types)
-  uint32_t block_bytes;  // bytes per block
+  uint32_t block_elems;    // elements per block (1 for plain types)
+  uint32_t block_bytes;    // bytes per block
   bool dequant_supported;  // we can turn it into float32
 };
 
@@ -72,20 +72,20 @@ struct BlockQ8_0 {
   int8_t qs[kQK8_0];
 };
 struct BlockQ4_0 {
-  uint16_t d;                  // fp16
-  uint8_t qs[kQK4_0 / 2];      // low nibbles: elements 0..15, high nibbles: 16..31
+  uint16_t d;              // fp16
+  uint8_t qs[kQK4_0 / 2];  // low nibbles: elements 0..15, high nibbles: 16..31
 };
 struct BlockQ4_K {
-  uint16_t d;                  // fp16 super-block scale for the 8 sub-block scales
-  uint16_t dmin;               // fp16 super-block scale for the 8 sub-block mins
+  uint16_t d;                    // fp16 super-block scale for the 8 sub-block scales
+  uint16_t dmin;                 // fp16 super-block scale for the 8 sub-block mins
   uint8_t scales[kKScaleBytes];  // 8 scales and 8 mins, 6 bits each
-  uint8_t qs[kQK_K / 2];       // 4-bit quants
+  uint8_t qs[kQK_K / 2];         // 4-bit quants
 };
 struct BlockQ6_K {
-  uint8_t ql[kQK_K / 2];       // low 4 bits
-  uint8_t qh[kQK_K / 4];       // high 2 bits
-  int8_t scales[kQK_K / 16];   // 8-bit scale per 16 elements
-  uint16_t d;                  // fp16 super-block scale
+  uint8_t ql[kQK_K / 2];      // low 4 bits
+  uint8_t qh[kQK_K / 4];      // high 2 bits
+  int8_t scales[kQK_K / 16];  // 8-bit scale per 16 elements
+  uint16_t d;                 // fp16 super-block scale
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);

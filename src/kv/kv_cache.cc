@@ -6,8 +6,7 @@
 namespace tandem::kv {
 
 StatusOr<KvCache> KvCache::Create(const KvLayout& layout, KvPrecision precision) {
-  if (layout.n_layers <= 0 || layout.n_ctx <= 0 || layout.n_kv_heads <= 0 ||
-      layout.head_dim <= 0) {
+  if (layout.n_layers <= 0 || layout.n_ctx <= 0 || layout.n_kv_heads <= 0 || layout.head_dim <= 0) {
     return InvalidArgument("KV cache layout must be positive in every dimension");
   }
   constexpr int64_t kMaxBytes = int64_t{1} << 40;

@@ -30,7 +30,8 @@ enum class KvPrecision { kF32, kF16 };
 class KvCache {
  public:
   // Allocates n_layers * 2 * n_ctx * n_kv_heads * head_dim floats (zeroed).
-  static StatusOr<KvCache> Create(const KvLayout& layout, KvPrecision precision = KvPrecision::kF32);
+  static StatusOr<KvCache> Create(const KvLayout& layout,
+                                  KvPrecision precision = KvPrecision::kF32);
 
   const KvLayout& layout() const { return layout_; }
   KvPrecision precision() const { return precision_; }
@@ -44,8 +45,7 @@ class KvCache {
   std::span<const float> VRows(int layer, int64_t t0, int64_t t1) const;
 
  private:
-  KvCache(const KvLayout& layout, KvPrecision precision)
-      : layout_(layout), precision_(precision) {}
+  KvCache(const KvLayout& layout, KvPrecision precision) : layout_(layout), precision_(precision) {}
   KvLayout layout_;
   KvPrecision precision_;
   std::vector<std::vector<float>> k_;  // [n_layers][n_ctx * n_kv_heads * head_dim]

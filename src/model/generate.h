@@ -15,8 +15,8 @@
 namespace tandem::model {
 
 struct GenerateOptions {
-  int n_predict = 128;        // tokens to generate at most (< 0: until the context is full)
-  int n_batch = 512;          // prompt tokens per prefill chunk
+  int n_predict = 128;  // tokens to generate at most (< 0: until the context is full)
+  int n_batch = 512;    // prompt tokens per prefill chunk
   SamplerConfig sampler;
   bool stop_at_end_of_generation = true;  // stop at EOS / EOT
   bool keep_all_logits = false;           // keep each step's logits (tests)

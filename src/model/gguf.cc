@@ -99,16 +99,66 @@ bool KnownType(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kFloat6
 Status ReadScalar(Cursor& c, GgufType type, GgufValue* v, std::string_view what) {
   v->type = type;
   switch (type) {
-    case GgufType::kUint8: { uint8_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->u = x; break; }
-    case GgufType::kInt8: { int8_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->i = x; break; }
-    case GgufType::kUint16: { uint16_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->u = x; break; }
-    case GgufType::kInt16: { int16_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->i = x; break; }
-    case GgufType::kUint32: { uint32_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->u = x; break; }
-    case GgufType::kInt32: { int32_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->i = x; break; }
-    case GgufType::kUint64: { uint64_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->u = x; break; }
-    case GgufType::kInt64: { int64_t x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->i = x; break; }
-    case GgufType::kFloat32: { float x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->f = x; break; }
-    case GgufType::kFloat64: { double x{}; RETURN_IF_ERROR(c.Read(&x, what)); v->f = x; break; }
+    case GgufType::kUint8: {
+      uint8_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->u = x;
+      break;
+    }
+    case GgufType::kInt8: {
+      int8_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->i = x;
+      break;
+    }
+    case GgufType::kUint16: {
+      uint16_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->u = x;
+      break;
+    }
+    case GgufType::kInt16: {
+      int16_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->i = x;
+      break;
+    }
+    case GgufType::kUint32: {
+      uint32_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->u = x;
+      break;
+    }
+    case GgufType::kInt32: {
+      int32_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->i = x;
+      break;
+    }
+    case GgufType::kUint64: {
+      uint64_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->u = x;
+      break;
+    }
+    case GgufType::kInt64: {
+      int64_t x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->i = x;
+      break;
+    }
+    case GgufType::kFloat32: {
+      float x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->f = x;
+      break;
+    }
+    case GgufType::kFloat64: {
+      double x{};
+      RETURN_IF_ERROR(c.Read(&x, what));
+      v->f = x;
+      break;
+    }
     case GgufType::kBool: {
       uint8_t x;
       RETURN_IF_ERROR(c.Read(&x, what));
@@ -205,11 +255,36 @@ std::string_view GgufTypeName(GgufType type) {
   return "?";
 }
 
-GgufValue GgufValue::U32(uint32_t v) { GgufValue x; x.type = GgufType::kUint32; x.u = v; return x; }
-GgufValue GgufValue::I32(int32_t v) { GgufValue x; x.type = GgufType::kInt32; x.i = v; return x; }
-GgufValue GgufValue::U64(uint64_t v) { GgufValue x; x.type = GgufType::kUint64; x.u = v; return x; }
-GgufValue GgufValue::F32(float v) { GgufValue x; x.type = GgufType::kFloat32; x.f = v; return x; }
-GgufValue GgufValue::Bool(bool v) { GgufValue x; x.type = GgufType::kBool; x.u = v; return x; }
+GgufValue GgufValue::U32(uint32_t v) {
+  GgufValue x;
+  x.type = GgufType::kUint32;
+  x.u = v;
+  return x;
+}
+GgufValue GgufValue::I32(int32_t v) {
+  GgufValue x;
+  x.type = GgufType::kInt32;
+  x.i = v;
+  return x;
+}
+GgufValue GgufValue::U64(uint64_t v) {
+  GgufValue x;
+  x.type = GgufType::kUint64;
+  x.u = v;
+  return x;
+}
+GgufValue GgufValue::F32(float v) {
+  GgufValue x;
+  x.type = GgufType::kFloat32;
+  x.f = v;
+  return x;
+}
+GgufValue GgufValue::Bool(bool v) {
+  GgufValue x;
+  x.type = GgufType::kBool;
+  x.u = v;
+  return x;
+}
 GgufValue GgufValue::String(std::string v) {
   GgufValue x;
   x.type = GgufType::kString;
@@ -245,9 +320,14 @@ GgufValue GgufValue::I32Array(std::span<const int32_t> v) {
 
 bool GgufValue::is_integer() const {
   switch (type) {
-    case GgufType::kUint8: case GgufType::kInt8: case GgufType::kUint16: case GgufType::kInt16:
-    case GgufType::kUint32: case GgufType::kInt32: case GgufType::kUint64: case GgufType::kInt64:
-      return true;
+    case GgufType::kUint8:
+    case GgufType::kInt8:
+    case GgufType::kUint16:
+    case GgufType::kInt16:
+    case GgufType::kUint32:
+    case GgufType::kInt32:
+    case GgufType::kUint64:
+    case GgufType::kInt64: return true;
     default: return false;
   }
 }
@@ -257,18 +337,23 @@ bool GgufValue::is_float() const {
 
 std::string GgufValue::ToDisplayString() const {
   switch (type) {
-    case GgufType::kUint8: case GgufType::kUint16: case GgufType::kUint32:
+    case GgufType::kUint8:
+    case GgufType::kUint16:
+    case GgufType::kUint32:
     case GgufType::kUint64: return std::to_string(u);
-    case GgufType::kInt8: case GgufType::kInt16: case GgufType::kInt32:
+    case GgufType::kInt8:
+    case GgufType::kInt16:
+    case GgufType::kInt32:
     case GgufType::kInt64: return std::to_string(i);
-    case GgufType::kFloat32: case GgufType::kFloat64: {
+    case GgufType::kFloat32:
+    case GgufType::kFloat64: {
       char buf[32];
       snprintf(buf, sizeof(buf), "%g", f);
       return buf;
     }
     case GgufType::kBool: return u ? "true" : "false";
-    case GgufType::kString: return str.size() > 60 ? "\"" + str.substr(0, 57) + "...\""
-                                                   : "\"" + str + "\"";
+    case GgufType::kString:
+      return str.size() > 60 ? "\"" + str.substr(0, 57) + "...\"" : "\"" + str + "\"";
     case GgufType::kArray:
       return std::string("[") + std::string(GgufTypeName(elem_type)) + " x " +
              std::to_string(n_elems) + "]";
@@ -374,8 +459,8 @@ Status GgufFile::Parse() {
       return Unimplemented("metadata key '" + kv.key + "' has unknown value type " +
                            std::to_string(type) + " (corrupt file or newer GGUF?)");
     }
-    RETURN_IF_ERROR(ReadValue(c, static_cast<GgufType>(type), &kv.value,
-                              "metadata key '" + kv.key + "'"));
+    RETURN_IF_ERROR(
+        ReadValue(c, static_cast<GgufType>(type), &kv.value, "metadata key '" + kv.key + "'"));
     if (!seen.insert(kv.key).second) {
       return InvalidArgument("duplicate metadata key '" + kv.key + "'");
     }

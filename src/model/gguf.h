@@ -79,7 +79,7 @@ struct GgufTensorInfo {
   std::string name;
   std::vector<uint64_t> shape;  // ggml order: shape[0] is the contiguous (row) dimension
   kernels::WeightType type = kernels::WeightType::kF32;
-  uint64_t offset = 0;   // from the start of the data section
+  uint64_t offset = 0;  // from the start of the data section
   uint64_t n_bytes = 0;
   const uint8_t* data = nullptr;  // into the mapping
 

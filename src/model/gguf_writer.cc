@@ -90,17 +90,15 @@ Status GgufWriter::AddTensor(std::string name, std::vector<uint64_t> shape,
                              kernels::WeightType type, std::vector<uint8_t> bytes) {
   auto data = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
   const std::string n = name;
-  RETURN_IF_ERROR(AddTensor(std::move(name), std::move(shape), type,
-                            [data, n](std::span<uint8_t> out) -> Status {
-                              if (out.size() != data->size()) {
-                                return InvalidArgument("tensor '" + n + "': " +
-                                                       std::to_string(data->size()) +
-                                                       " bytes given, " +
-                                                       std::to_string(out.size()) + " needed");
-                              }
-                              std::memcpy(out.data(), data->data(), out.size());
-                              return OkStatus();
-                            }));
+  RETURN_IF_ERROR(AddTensor(
+      std::move(name), std::move(shape), type, [data, n](std::span<uint8_t> out) -> Status {
+        if (out.size() != data->size()) {
+          return InvalidArgument("tensor '" + n + "': " + std::to_string(data->size()) +
+                                 " bytes given, " + std::to_string(out.size()) + " needed");
+        }
+        std::memcpy(out.data(), data->data(), out.size());
+        return OkStatus();
+      }));
   return OkStatus();
 }
 
@@ -109,8 +107,8 @@ Status GgufWriter::Write(const std::function<Status(std::span<const uint8_t>)>& 
   head.Put<uint32_t>(0x46554747);  // "GGUF"
   head.Put<uint32_t>(3);
   head.Put<uint64_t>(tensors_.size());
-  const bool has_alignment_key =
-      std::any_of(kvs_.begin(), kvs_.end(), [](const GgufKv& kv) { return kv.key == "general.alignment"; });
+  const bool has_alignment_key = std::any_of(
+      kvs_.begin(), kvs_.end(), [](const GgufKv& kv) { return kv.key == "general.alignment"; });
   const bool write_alignment = alignment != kGgufDefaultAlignment && !has_alignment_key;
   head.Put<uint64_t>(kvs_.size() + (write_alignment ? 1 : 0));
   for (const auto& kv : kvs_) {

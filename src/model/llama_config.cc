@@ -28,7 +28,8 @@ StatusOr<LlamaConfig> LlamaConfig::FromGguf(const GgufFile& f) {
   }
   if (f.Find(c.arch + ".expert_count") != nullptr) {
     ASSIGN_OR_RETURN(uint64_t experts, f.GetUint(c.arch + ".expert_count"));
-    if (experts > 0) return Unimplemented(f.path() + ": mixture-of-experts models are not supported");
+    if (experts > 0)
+      return Unimplemented(f.path() + ": mixture-of-experts models are not supported");
   }
   ASSIGN_OR_RETURN(c.name, f.GetStringOr("general.name", ""));
   const std::string a = c.arch + ".";
@@ -94,8 +95,8 @@ Status LlamaConfig::Validate() const {
 int64_t LlamaConfig::ParamsPerLayer() const {
   const int64_t d = d_model;
   int64_t p = d * q_dim() + 2 * d * kv_dim() + q_dim() * d;  // wq, wk, wv, wo
-  p += 3 * d * n_ff;                                          // gate, up, down
-  p += 2 * d;                                                 // two norms
+  p += 3 * d * n_ff;                                         // gate, up, down
+  p += 2 * d;                                                // two norms
   if (qkv_bias) p += q_dim() + 2 * kv_dim();
   return p;
 }

@@ -12,22 +12,22 @@ namespace tandem::model {
 class GgufFile;
 
 struct LlamaConfig {
-  std::string arch;        // general.architecture: "llama" or "qwen2"
-  std::string name;        // general.name, if any
-  int n_layers = 0;        // {arch}.block_count
-  int d_model = 0;         // {arch}.embedding_length
-  int n_heads = 0;         // {arch}.attention.head_count
-  int n_kv_heads = 0;      // {arch}.attention.head_count_kv (default n_heads)
-  int head_dim = 0;        // {arch}.attention.key_length (default d_model / n_heads)
-  int n_ff = 0;            // {arch}.feed_forward_length
-  int n_vocab = 0;         // rows of token_embd
-  int64_t n_ctx_train = 0; // {arch}.context_length
-  float rms_eps = 1e-5f;   // {arch}.attention.layer_norm_rms_epsilon
-  int n_rot = 0;           // {arch}.rope.dimension_count (default head_dim)
-  float rope_base = 10000.0f;   // {arch}.rope.freq_base
-  float rope_freq_scale = 1.0f; // 1 / {arch}.rope.scaling.factor when scaling.type is linear
+  std::string arch;              // general.architecture: "llama" or "qwen2"
+  std::string name;              // general.name, if any
+  int n_layers = 0;              // {arch}.block_count
+  int d_model = 0;               // {arch}.embedding_length
+  int n_heads = 0;               // {arch}.attention.head_count
+  int n_kv_heads = 0;            // {arch}.attention.head_count_kv (default n_heads)
+  int head_dim = 0;              // {arch}.attention.key_length (default d_model / n_heads)
+  int n_ff = 0;                  // {arch}.feed_forward_length
+  int n_vocab = 0;               // rows of token_embd
+  int64_t n_ctx_train = 0;       // {arch}.context_length
+  float rms_eps = 1e-5f;         // {arch}.attention.layer_norm_rms_epsilon
+  int n_rot = 0;                 // {arch}.rope.dimension_count (default head_dim)
+  float rope_base = 10000.0f;    // {arch}.rope.freq_base
+  float rope_freq_scale = 1.0f;  // 1 / {arch}.rope.scaling.factor when scaling.type is linear
   kernels::ref::RopeMode rope_mode = kernels::ref::RopeMode::kNormal;
-  bool qkv_bias = false;   // qwen2
+  bool qkv_bias = false;     // qwen2
   bool tied_output = false;  // no output.weight: the LM head is token_embd
 
   static StatusOr<LlamaConfig> FromGguf(const GgufFile& file);

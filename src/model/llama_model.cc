@@ -116,14 +116,12 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) 
   ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::Create(std::move(vocab)));
   m->fingerprint_ = Fingerprint(*m->file_);
   if (m->tokenizer_->n_vocab() != m->config_.n_vocab) {
-    return InvalidArgument(path + ": the tokenizer has " +
-                           std::to_string(m->tokenizer_->n_vocab()) +
-                           " tokens but token_embd.weight has " +
-                           std::to_string(m->config_.n_vocab) + " rows");
+    return InvalidArgument(
+        path + ": the tokenizer has " + std::to_string(m->tokenizer_->n_vocab()) +
+        " tokens but token_embd.weight has " + std::to_string(m->config_.n_vocab) + " rows");
   }
   return m;
 }
-
 
 double LayerFlops(const LlamaConfig& c, int64_t t0, int64_t t1) {
   const double n = static_cast<double>(t1 - t0);

@@ -15,23 +15,23 @@
 namespace tandem::model {
 
 struct LayerWeights {
-  std::vector<float> attn_norm;  // [d_model]
-  kernels::ref::MatRef wq;       // [q_dim rows, d_model cols]
-  kernels::ref::MatRef wk;       // [kv_dim, d_model]
-  kernels::ref::MatRef wv;       // [kv_dim, d_model]
-  kernels::ref::MatRef wo;       // [d_model, q_dim]
+  std::vector<float> attn_norm;   // [d_model]
+  kernels::ref::MatRef wq;        // [q_dim rows, d_model cols]
+  kernels::ref::MatRef wk;        // [kv_dim, d_model]
+  kernels::ref::MatRef wv;        // [kv_dim, d_model]
+  kernels::ref::MatRef wo;        // [d_model, q_dim]
   std::vector<float> bq, bk, bv;  // qwen2 biases [q_dim], [kv_dim], [kv_dim]; empty otherwise
-  std::vector<float> ffn_norm;   // [d_model]
-  kernels::ref::MatRef w_gate;   // [n_ff, d_model]
-  kernels::ref::MatRef w_up;     // [n_ff, d_model]
-  kernels::ref::MatRef w_down;   // [d_model, n_ff]
+  std::vector<float> ffn_norm;    // [d_model]
+  kernels::ref::MatRef w_gate;    // [n_ff, d_model]
+  kernels::ref::MatRef w_up;      // [n_ff, d_model]
+  kernels::ref::MatRef w_down;    // [d_model, n_ff]
 };
 
 struct LlamaWeights {
-  kernels::ref::MatRef tok_embd;    // [n_vocab, d_model]
-  std::vector<float> output_norm;   // [d_model]
-  kernels::ref::MatRef output;      // [n_vocab, d_model] (tok_embd when tied)
-  std::vector<float> rope_freqs;    // [n_rot / 2] Llama 3.1 frequency divisors, or empty
+  kernels::ref::MatRef tok_embd;   // [n_vocab, d_model]
+  std::vector<float> output_norm;  // [d_model]
+  kernels::ref::MatRef output;     // [n_vocab, d_model] (tok_embd when tied)
+  std::vector<float> rope_freqs;   // [n_rot / 2] Llama 3.1 frequency divisors, or empty
   std::vector<LayerWeights> layers;
 };
 

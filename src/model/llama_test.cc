@@ -73,7 +73,8 @@ TEST(Stories260K, F32MatchesTheReferenceTokensAndLogits) {
   ASSERT_EQ(run.result.logits.size(), 32u);
   EXPECT_LT(MaxAbsDiff(run.result.logits[0], ref.logits[0]), 1e-4f);
   float worst = 0;
-  for (int s = 0; s < 32; ++s) worst = std::max(worst, MaxAbsDiff(run.result.logits[s], ref.logits[s]));
+  for (int s = 0; s < 32; ++s)
+    worst = std::max(worst, MaxAbsDiff(run.result.logits[s], ref.logits[s]));
   EXPECT_LT(worst, 1e-4f) << "over all 32 steps";
   RecordProperty("max_abs_logit_diff_32_steps", std::to_string(worst));
 }
@@ -101,9 +102,10 @@ TEST(Stories260K, Q4_0DeparturePoint) {
   const size_t vs_q4 = first_diff(run.result.generated, q4.generated_ids);
   RecordProperty("q4_0_departs_from_f32_at", std::to_string(vs_f32));
   RecordProperty("q4_0_departs_from_llamacpp_q4_0_at", std::to_string(vs_q4));
-  std::printf("Q4_0: departs from the F32 reference at step %zu, from llama.cpp's Q4_0 at %zu; "
-              "step-0 logits within %.3f of F32\n",
-              vs_f32, vs_q4, MaxAbsDiff(run.result.logits[0], f32.logits[0]));
+  std::printf(
+      "Q4_0: departs from the F32 reference at step %zu, from llama.cpp's Q4_0 at %zu; "
+      "step-0 logits within %.3f of F32\n",
+      vs_f32, vs_q4, MaxAbsDiff(run.result.logits[0], f32.logits[0]));
   EXPECT_GE(vs_f32, 10u);  // the first steps are clear-cut even at 4 bits
 }
 
@@ -162,8 +164,9 @@ TEST(ModelBadInput, MissingTensorIsNamed) {
   w.CopyMetadata(**src, "");
   for (const auto& t : (*src)->tensors()) {
     if (t.name == "blk.2.ffn_up.weight") continue;
-    ASSERT_TRUE(w.AddTensor(t.name, t.shape, t.type,
-                            std::vector<uint8_t>(t.data, t.data + t.n_bytes)).ok());
+    ASSERT_TRUE(
+        w.AddTensor(t.name, t.shape, t.type, std::vector<uint8_t>(t.data, t.data + t.n_bytes))
+            .ok());
   }
   ASSERT_TRUE(w.WriteFile(path).ok());
   auto m = LlamaModel::Load(path);

@@ -31,8 +31,8 @@ uint64_t HashName(const std::string& s) {
 }
 
 // Uniform weights with standard deviation `stddev`, quantized row by row.
-GgufWriter::FillFn RandomFill(const std::string& name, WeightType type, uint64_t cols,
-                              float stddev, uint64_t seed) {
+GgufWriter::FillFn RandomFill(const std::string& name, WeightType type, uint64_t cols, float stddev,
+                              uint64_t seed) {
   return [=](std::span<uint8_t> out) -> Status {
     Rng rng{seed ^ HashName(name)};
     const float a = stddev * std::sqrt(3.0f);

@@ -12,14 +12,14 @@
 namespace tandem::model {
 
 struct ModelShape {
-  std::string name;       // "llama-3.2-1b"
-  std::string arch;       // "llama" or "qwen2"
+  std::string name;  // "llama-3.2-1b"
+  std::string arch;  // "llama" or "qwen2"
   int n_layers = 0;
   int d_model = 0;
   int n_heads = 0;
   int n_kv_heads = 0;
   int n_ff = 0;
-  int n_vocab = 0;        // when no vocabulary file is given
+  int n_vocab = 0;  // when no vocabulary file is given
   int64_t n_ctx = 0;
   float rope_base = 10000.0f;
   float rope_llama3_factor = 0;  // > 0: Llama 3.1 frequency scaling (rope_freqs.weight)

@@ -11,7 +11,8 @@ StatusOr<double> ParseQuantity(std::string_view text) {
   double mult = 1;
   if (!text.empty()) {
     switch (text.back()) {
-      case 'k': case 'K': mult = 1e3; break;
+      case 'k':
+      case 'K': mult = 1e3; break;
       case 'M': mult = 1e6; break;
       case 'G': mult = 1e9; break;
       case 'T': mult = 1e12; break;

@@ -51,9 +51,8 @@ Status CheckSameModel(const transport::Hello& mine, const transport::Hello& thei
     return Unimplemented("KV protocol version " + std::to_string(theirs.protocol_version) +
                          " (this node speaks " + std::to_string(transport::kProtocolVersion) + ")");
   }
-  if (theirs.model_fingerprint != mine.model_fingerprint ||
-      theirs.n_layers != mine.n_layers || theirs.n_kv_heads != mine.n_kv_heads ||
-      theirs.head_dim != mine.head_dim) {
+  if (theirs.model_fingerprint != mine.model_fingerprint || theirs.n_layers != mine.n_layers ||
+      theirs.n_kv_heads != mine.n_kv_heads || theirs.head_dim != mine.head_dim) {
     return InvalidArgument("model fingerprint mismatch: node " + mine.node_id + " serves model " +
                            Hex64(mine.model_fingerprint) + ", node " + theirs.node_id +
                            " has model " + Hex64(theirs.model_fingerprint) +
@@ -124,9 +123,14 @@ class Sender {
     kv::KvEncode(codec_, cache_.VRows(it.layer, it.t0, it.t1), lay.n_kv_heads, lay.head_dim, v_);
     checksum_.Add(k_);
     checksum_.Add(v_);
-    transport::KvLayerHeader h{static_cast<uint32_t>(it.layer), static_cast<uint32_t>(it.t0),
-                               static_cast<uint32_t>(it.t1), static_cast<uint8_t>(codec_),
-                               n, n, it.compute_done_ns, NowNs()};
+    transport::KvLayerHeader h{static_cast<uint32_t>(it.layer),
+                               static_cast<uint32_t>(it.t0),
+                               static_cast<uint32_t>(it.t1),
+                               static_cast<uint8_t>(codec_),
+                               n,
+                               n,
+                               it.compute_done_ns,
+                               NowNs()};
     const auto head = transport::EncodeKvLayerHeader(h);
     RETURN_IF_ERROR(conn_.Write(FrameType::kKvLayer, {head, k_, v_}));
     send_end_ns_.push_back(NowNs());
@@ -168,8 +172,8 @@ StatusOr<transport::PrefillRequest> AcceptRequest(const model::LlamaModel& model
   RETURN_IF_ERROR(conn.Write(FrameType::kHello, {transport::EncodeHello(mine)}));
   ASSIGN_OR_RETURN(f, ReadExpect(conn, FrameType::kPrefillRequest, "PrefillRequest"));
   ASSIGN_OR_RETURN(transport::PrefillRequest req, transport::DecodePrefillRequest(f.payload));
-  const transport::Proof want = transport::ComputeProof(
-      opts.cluster_key, kRequestLabel, mine.nonce, transport::PrefillRequestProofBytes(req));
+  const transport::Proof want = transport::ComputeProof(opts.cluster_key, kRequestLabel, mine.nonce,
+                                                        transport::PrefillRequestProofBytes(req));
   if (!transport::ProofEquals(want, req.proof)) {
     return SendError(conn, InvalidArgument("cluster key proof rejected: node " + theirs.node_id +
                                            " does not hold this cluster's key"));
@@ -250,7 +254,8 @@ Status ReceiveLayer(const transport::KvLayerView& v, kv::KvCodec codec, int64_t 
                     kv::KvCache& cache, RemotePrefillResult& r) {
   const auto& h = v.header;
   const auto& lay = cache.layout();
-  if (static_cast<int>(h.layer) >= lay.n_layers || h.t1 > n || h.codec != static_cast<uint8_t>(codec)) {
+  if (static_cast<int>(h.layer) >= lay.n_layers || h.t1 > n ||
+      h.codec != static_cast<uint8_t>(codec)) {
     return DataLoss("KvLayer frame out of range (layer " + std::to_string(h.layer) + ", tokens " +
                     std::to_string(h.t0) + ".." + std::to_string(h.t1) + ")");
   }
@@ -308,7 +313,8 @@ StatusOr<RemotePrefillResult> RemotePrefill(const model::LlamaModel& model,
   }
   RETURN_IF_ERROR(CheckSameModel(mine, theirs));
   transport::PrefillRequest req{opts.request_id, opts.mode, static_cast<uint8_t>(opts.codec),
-                                opts.chunk_tokens, std::vector<int32_t>(tokens.begin(), tokens.end())};
+                                opts.chunk_tokens,
+                                std::vector<int32_t>(tokens.begin(), tokens.end())};
   req.proof = transport::ComputeProof(opts.cluster_key, kRequestLabel, theirs.nonce,
                                       transport::PrefillRequestProofBytes(req));
   RemotePrefillResult r;

@@ -25,9 +25,9 @@ transport::Hello LocalHello(const model::LlamaModel& model, const std::string& n
 
 struct ServePrefillOptions {
   std::string node_id;
-  std::string cluster_key;     // empty: refuse remote work
-  DeviceEmulation emulation;   // pace each layer when enabled
-  double link_bytes_per_s = 0; // token-bucket link shaping on the frames we send; 0: off
+  std::string cluster_key;      // empty: refuse remote work
+  DeviceEmulation emulation;    // pace each layer when enabled
+  double link_bytes_per_s = 0;  // token-bucket link shaping on the frames we send; 0: off
   kv::KvPrecision kv_precision = kv::KvPrecision::kF16;  // must match the decode node's
 };
 
@@ -53,7 +53,7 @@ struct RemotePrefillOptions {
   std::string cluster_key;
   transport::PrefillMode mode = transport::PrefillMode::kStreamed;
   kv::KvCodec codec = kv::KvCodec::kF16;
-  uint32_t chunk_tokens = 0;  // 0: one chunk
+  uint32_t chunk_tokens = 0;                 // 0: one chunk
   std::chrono::milliseconds timeout{30000};  // no progress for this long: give up
 };
 

@@ -60,10 +60,10 @@ StatusOr<RequestResult> RunRequest(const model::LlamaModel& model, const Request
   const int64_t arrival = NowNs();
   const int64_t n = static_cast<int64_t>(spec.prompt.size());
   if (n == 0) return InvalidArgument("the prompt is empty");
-  const int64_t want_ctx =
-      spec.n_ctx > 0 ? spec.n_ctx : n + std::max(spec.gen.n_predict, 0) + 1;
-  ASSIGN_OR_RETURN(kv::KvCache cache,
-                   kv::KvCache::Create(model::KvLayoutFor(model.config(), want_ctx), node.kv_precision));
+  const int64_t want_ctx = spec.n_ctx > 0 ? spec.n_ctx : n + std::max(spec.gen.n_predict, 0) + 1;
+  ASSIGN_OR_RETURN(
+      kv::KvCache cache,
+      kv::KvCache::Create(model::KvLayoutFor(model.config(), want_ctx), node.kv_precision));
   RequestResult out;
   RequestTrace& t = out.trace;
   t.id = spec.id;
@@ -89,8 +89,8 @@ StatusOr<RequestResult> RunRequest(const model::LlamaModel& model, const Request
     auto remote = RemotePrefill(model, std::span(spec.prompt).subspan(0, n - 1), cache, ro);
     if (remote.ok()) {
       n_cached = n - 1;
-      t.prefill_node = placement.prefill_node_id.empty() ? remote->peer_node_id
-                                                         : placement.prefill_node_id;
+      t.prefill_node =
+          placement.prefill_node_id.empty() ? remote->peer_node_id : placement.prefill_node_id;
       TraceTransfer(*remote, arrival, placement.clock_offset_ns, t);
     } else {
       t.fallback_reason = remote.status().ToString();
@@ -123,21 +123,38 @@ StatusOr<RequestResult> RunRequest(const model::LlamaModel& model, const Request
 
 std::string RequestTrace::ToJson() const {
   nlohmann::json j = {
-      {"id", id}, {"placement", placement}, {"placement_reason", placement_reason},
-      {"prefill_node", prefill_node}, {"decode_node", decode_node},
-      {"fallback_reason", fallback_reason}, {"codec", codec}, {"n_prompt", n_prompt},
-      {"n_generated", n_generated}, {"ttft_s", ttft_s}, {"tpot_s", tpot_s},
-      {"total_s", total_s}, {"prefill_s", prefill_s}, {"tokens_per_s", tokens_per_s},
-      {"exposed_tail_s", exposed_tail_s}, {"transfer_s", transfer_s},
-      {"hidden_fraction", hidden_fraction}, {"link_gb_per_s", link_gb_per_s},
-      {"kv_bytes", kv_bytes}, {"clock_offset_ms", clock_offset_ms},
+      {"id", id},
+      {"placement", placement},
+      {"placement_reason", placement_reason},
+      {"prefill_node", prefill_node},
+      {"decode_node", decode_node},
+      {"fallback_reason", fallback_reason},
+      {"codec", codec},
+      {"n_prompt", n_prompt},
+      {"n_generated", n_generated},
+      {"ttft_s", ttft_s},
+      {"tpot_s", tpot_s},
+      {"total_s", total_s},
+      {"prefill_s", prefill_s},
+      {"tokens_per_s", tokens_per_s},
+      {"exposed_tail_s", exposed_tail_s},
+      {"transfer_s", transfer_s},
+      {"hidden_fraction", hidden_fraction},
+      {"link_gb_per_s", link_gb_per_s},
+      {"kv_bytes", kv_bytes},
+      {"clock_offset_ms", clock_offset_ms},
       {"emulation_saturated_layers", emulation_saturated},
   };
   j["frames"] = nlohmann::json::array();
   for (const TraceFrame& f : frames) {
-    j["frames"].push_back({{"layer", f.layer}, {"t0", f.t0}, {"t1", f.t1}, {"bytes", f.bytes},
-                           {"compute_done_s", f.compute_done_s}, {"send_start_s", f.send_start_s},
-                           {"send_end_s", f.send_end_s}, {"received_s", f.received_s}});
+    j["frames"].push_back({{"layer", f.layer},
+                           {"t0", f.t0},
+                           {"t1", f.t1},
+                           {"bytes", f.bytes},
+                           {"compute_done_s", f.compute_done_s},
+                           {"send_start_s", f.send_start_s},
+                           {"send_end_s", f.send_end_s},
+                           {"received_s", f.received_s}});
   }
   return j.dump();
 }

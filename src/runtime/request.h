@@ -22,12 +22,12 @@ StatusOr<PlacementMode> ParsePlacementMode(std::string_view name);
 
 struct Placement {
   PlacementMode mode = PlacementMode::kLocal;
-  std::string prefill_node_id;   // for the trace
+  std::string prefill_node_id;  // for the trace
   std::string prefill_host;
   uint16_t prefill_data_port = 0;
   kv::KvCodec codec = kv::KvCodec::kF16;
-  int64_t clock_offset_ns = 0;   // prefill node's clock minus ours
-  std::string reason;            // why this placement (from the caller or planner)
+  int64_t clock_offset_ns = 0;  // prefill node's clock minus ours
+  std::string reason;           // why this placement (from the caller or planner)
 };
 
 struct NodeContext {
@@ -41,8 +41,8 @@ struct RequestSpec {
   std::string id;
   std::vector<int32_t> prompt;
   model::GenerateOptions gen;
-  uint32_t chunk_tokens = 0;     // remote prefill chunk; 0: whole prompt
-  int64_t n_ctx = 0;             // 0: prompt + n_predict
+  uint32_t chunk_tokens = 0;  // remote prefill chunk; 0: whole prompt
+  int64_t n_ctx = 0;          // 0: prompt + n_predict
 };
 
 // One KvLayer frame on this node's clock, relative to the request's arrival, in seconds.
@@ -55,7 +55,7 @@ struct TraceFrame {
 
 struct RequestTrace {
   std::string id;
-  std::string placement;        // "local", "streamed", "after-prefill"
+  std::string placement;  // "local", "streamed", "after-prefill"
   std::string placement_reason;
   std::string prefill_node;
   std::string decode_node;
@@ -63,14 +63,14 @@ struct RequestTrace {
   std::string codec;
   int64_t n_prompt = 0;
   int64_t n_generated = 0;
-  double ttft_s = 0;            // arrival to first token
-  double tpot_s = 0;            // per later token
+  double ttft_s = 0;  // arrival to first token
+  double tpot_s = 0;  // per later token
   double total_s = 0;
-  double prefill_s = 0;         // the prefill node's prompt evaluation
-  double tokens_per_s = 0;      // decode rate after the first token
-  double exposed_tail_s = 0;    // prefill node's last layer done -> all KV here
-  double transfer_s = 0;        // sum of frame send times
-  double hidden_fraction = 0;   // 1 - exposed_tail / transfer
+  double prefill_s = 0;        // the prefill node's prompt evaluation
+  double tokens_per_s = 0;     // decode rate after the first token
+  double exposed_tail_s = 0;   // prefill node's last layer done -> all KV here
+  double transfer_s = 0;       // sum of frame send times
+  double hidden_fraction = 0;  // 1 - exposed_tail / transfer
   double link_gb_per_s = 0;
   uint64_t kv_bytes = 0;
   double clock_offset_ms = 0;

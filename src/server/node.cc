@@ -109,10 +109,11 @@ void Node::Impl::ServeData() {
       std::lock_guard<std::mutex> compute(compute_mu);
       auto served = runtime::ServePrefill(*model, *c, so);
       if (served.ok()) {
-        spdlog::info("node={} served_prefill request={} peer={} tokens={} kv_bytes={} "
-                     "prefill_s={:.3f} stream_s={:.3f}",
-                     opts.node_id, served->request_id, served->peer, served->n_tokens,
-                     served->bytes, served->prefill_s, served->stream_s);
+        spdlog::info(
+            "node={} served_prefill request={} peer={} tokens={} kv_bytes={} "
+            "prefill_s={:.3f} stream_s={:.3f}",
+            opts.node_id, served->request_id, served->peer, served->n_tokens, served->bytes,
+            served->prefill_s, served->stream_s);
       } else {
         spdlog::warn("node={} prefill for {} failed: {}", opts.node_id, c->peer(),
                      served.status().ToString());
@@ -123,7 +124,8 @@ void Node::Impl::ServeData() {
 
 void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) return JsonError(res, 400, "body is not a JSON object");
+  if (body.is_discarded() || !body.is_object())
+    return JsonError(res, 400, "body is not a JSON object");
   runtime::RequestSpec spec;
   spec.id = body.value("id", opts.node_id + "-" + std::to_string(next_request++));
   if (Status st = ParseGenerateOptions(body, spec.gen); !st.ok()) {
@@ -157,16 +159,15 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
       placement.mode = runtime::PlacementMode::kLocal;
     }
   }
-  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation,
-                                 opts.kv_precision};
+  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation, opts.kv_precision};
   std::unique_lock<std::mutex> compute(compute_mu);
   auto r = runtime::RunRequest(*model, spec, placement, ctx);
   compute.unlock();
   if (!r.ok()) return JsonError(res, 400, r.status().ToString());
   if (!resolve_error.empty()) {
     r->trace.fallback_reason = resolve_error;
-    r->trace.placement = std::string(runtime::PlacementModeName(*mode)) +
-                         " (fell back to local prefill)";
+    r->trace.placement =
+        std::string(runtime::PlacementModeName(*mode)) + " (fell back to local prefill)";
   }
   StoreTrace(r->trace);
   spdlog::info("node={} {}", opts.node_id, r->trace.LogLine());
@@ -180,9 +181,9 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
 
 void Node::Impl::RegisterRoutes() {
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"status", "ok"}, {"node_id", opts.node_id},
-                         {"data_port", listener->port()}}.dump(),
-                    "application/json");
+    res.set_content(
+        json{{"status", "ok"}, {"node_id", opts.node_id}, {"data_port", listener->port()}}.dump(),
+        "application/json");
   });
   http.Get("/v1/node", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
@@ -190,34 +191,34 @@ void Node::Impl::RegisterRoutes() {
                          {"data_port", listener->port()},
                          {"model_fingerprint", model->fingerprint()},
                          {"tokenizer_hash", model->tokenizer().Fingerprint()},
-                         {"emulation", opts.emulation.ToString()}}.dump(),
+                         {"emulation", opts.emulation.ToString()}}
+                        .dump(),
                     "application/json");
   });
   http.Get("/v1/clock", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
     res.set_content(json{{"ns", NowNs()}}.dump(), "application/json");
   });
-  http.Post("/v1/generate", [this](const httplib::Request& req, httplib::Response& res) {
-    Generate(req, res);
-  });
-  http.Get(R"(/v1/requests/([^/]+)/trace)", [this](const httplib::Request& req,
-                                                  httplib::Response& res) {
-    std::lock_guard<std::mutex> l(traces_mu);
-    const auto it = traces.find(req.matches[1].str());
-    if (it == traces.end()) return JsonError(res, 404, "no such request");
-    res.set_content(it->second, "application/json");
-  });
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    JsonError(res, 500, what);
-  });
+  http.Post("/v1/generate",
+            [this](const httplib::Request& req, httplib::Response& res) { Generate(req, res); });
+  http.Get(R"(/v1/requests/([^/]+)/trace)",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             std::lock_guard<std::mutex> l(traces_mu);
+             const auto it = traces.find(req.matches[1].str());
+             if (it == traces.end()) return JsonError(res, 404, "no such request");
+             res.set_content(it->second, "application/json");
+           });
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        JsonError(res, 500, what);
+      });
 }
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -244,7 +245,9 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
   spdlog::info("node={} model={} http={}:{} data={} emulation=[{}] link_shaping={} key={}",
                impl->opts.node_id, opts.model_path, opts.host, opts.http_port, data_port,
                opts.emulation.enabled() ? opts.emulation.ToString() : "off",
-               opts.link_bytes_per_s > 0 ? "token bucket " + std::to_string(opts.link_bytes_per_s / 1e6) + " MB/s" : "off",
+               opts.link_bytes_per_s > 0
+                   ? "token bucket " + std::to_string(opts.link_bytes_per_s / 1e6) + " MB/s"
+                   : "off",
                opts.cluster_key.empty() ? "none (remote work refused)" : "set");
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }

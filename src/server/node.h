@@ -24,8 +24,8 @@ struct NodeOptions {
   std::string node_id;             // default: host:http_port
   std::string host = "127.0.0.1";  // address both planes bind to
   uint16_t http_port = 8800;
-  uint16_t data_port = 0;          // 0: http_port + 1
-  std::string cluster_key;         // empty: refuse remote work
+  uint16_t data_port = 0;   // 0: http_port + 1
+  std::string cluster_key;  // empty: refuse remote work
   runtime::DeviceEmulation emulation;
   double link_bytes_per_s = 0;     // token-bucket shaping of the KV we send; 0: off
   std::vector<std::string> peers;  // host:http_port of other nodes

@@ -36,9 +36,11 @@ class NodeProc {
   NodeProc(const std::string& model, const std::string& id, const std::string& key_file,
            std::vector<std::string> extra = {})
       : port_(FreePort()) {
-    std::vector<std::string> args = {TANDEM_BINARY, "node", "-m", model, "--port",
-                                     std::to_string(port_), "--data-port",
-                                     std::to_string(FreePort()), "--node-id", id};
+    std::vector<std::string> args = {TANDEM_BINARY, "node",
+                                     "-m",          model,
+                                     "--port",      std::to_string(port_),
+                                     "--data-port", std::to_string(FreePort()),
+                                     "--node-id",   id};
     if (!key_file.empty()) {
       args.push_back("--cluster-key-file");
       args.push_back(key_file);
@@ -117,14 +119,13 @@ void CheckDisaggregatedEqualsLocal(const std::string& model) {
   }
   const json q8 = Generate(d, Request(24, "streamed", p.addr(), "q8"));
   EXPECT_EQ(q8["trace"]["fallback_reason"], "");
-  std::printf("Q8 codec: %zu of 24 greedy tokens equal the F16 run\n",
-              [&] {
-                size_t same = 0;
-                for (size_t i = 0; i < 24 && i < q8["generated_ids"].size(); ++i) {
-                  same += q8["generated_ids"][i] == local["generated_ids"][i];
-                }
-                return same;
-              }());
+  std::printf("Q8 codec: %zu of 24 greedy tokens equal the F16 run\n", [&] {
+    size_t same = 0;
+    for (size_t i = 0; i < 24 && i < q8["generated_ids"].size(); ++i) {
+      same += q8["generated_ids"][i] == local["generated_ids"][i];
+    }
+    return same;
+  }());
 }
 
 TEST(TwoNodes, Stories260KDisaggregatedEqualsLocal) {
@@ -135,7 +136,8 @@ TEST(TwoNodes, GeneratedModelDisaggregatedEqualsLocal) {
   const std::string path = testing::TempDir() + "/two-node-model.gguf";
   ASSERT_EQ(std::system((std::string(TANDEM_BINARY) +
                          " make-model --shape stories-like --type Q8_0 --seed 11 -o " + path +
-                         " 2>/dev/null").c_str()),
+                         " 2>/dev/null")
+                            .c_str()),
             0);
   CheckDisaggregatedEqualsLocal(path);
 }

@@ -35,11 +35,15 @@ StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& clust
   cli.set_read_timeout(5);
   const httplib::Headers headers = {{"X-Tandem-Key", ControlToken(cluster_key)}};
   auto res = cli.Get("/v1/node", headers);
-  if (!res) return Unavailable("peer " + addr + " is unreachable (" + httplib::to_string(res.error()) + ")");
+  if (!res)
+    return Unavailable("peer " + addr + " is unreachable (" + httplib::to_string(res.error()) +
+                       ")");
   if (res->status == 403) return InvalidArgument("peer " + addr + " rejected our cluster key");
-  if (res->status != 200) return Unavailable("peer " + addr + " answered " + std::to_string(res->status));
+  if (res->status != 200)
+    return Unavailable("peer " + addr + " answered " + std::to_string(res->status));
   const auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (j.is_discarded() || !j.contains("data_port")) return DataLoss("peer " + addr + " sent a bad /v1/node");
+  if (j.is_discarded() || !j.contains("data_port"))
+    return DataLoss("peer " + addr + " sent a bad /v1/node");
   PeerInfo p;
   p.node_id = j.value("node_id", addr);
   p.host = hp.first;

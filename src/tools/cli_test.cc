@@ -31,10 +31,11 @@ std::string Slurp(const std::string& path) {
 
 Result Tandem(const std::string& args, const std::string& stdin_text = "") {
   const std::string dir = testing::TempDir();
-  const std::string in = dir + "/cli_in.txt", out = dir + "/cli_out.txt", err = dir + "/cli_err.txt";
+  const std::string in = dir + "/cli_in.txt", out = dir + "/cli_out.txt",
+                    err = dir + "/cli_err.txt";
   std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = std::string(TANDEM_BINARY) + " " + args + " <" + in + " >" + out +
-                          " 2>" + err;
+  const std::string cmd =
+      std::string(TANDEM_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -58,8 +59,8 @@ std::string WriteBytes(const std::string& name, const std::string& bytes) {
 }
 
 TEST(Cli, RunGreedyJsonMatchesTheReference) {
-  const Result r = Tandem("run -m " + kData +
-                          "/stories260K.gguf -p 'Once upon a time' -n 32 --temp 0 --json");
+  const Result r =
+      Tandem("run -m " + kData + "/stories260K.gguf -p 'Once upon a time' -n 32 --temp 0 --json");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   std::ifstream rf(kData + "/reference/stories260K-F32.greedy32.json");
@@ -72,7 +73,8 @@ TEST(Cli, RunGreedyJsonMatchesTheReference) {
 }
 
 TEST(Cli, RunStreamsTextThenRates) {
-  const Result r = Tandem("run -m " + kData + "/stories260K-Q8_0.gguf -p 'Once upon a time' -n 12 --temp 0");
+  const Result r =
+      Tandem("run -m " + kData + "/stories260K-Q8_0.gguf -p 'Once upon a time' -n 12 --temp 0");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("Once upon a time, there was a little girl", 0), 0u) << r.out;
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
@@ -91,8 +93,8 @@ TEST(Cli, TokenizeReadsStdin) {
   const Result r = Tandem("tokenize -m " + kData + "/stories260K.gguf", "Once upon a time");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "1 403 407 261 378\n");
-  const Result q = Tandem("tokenize --no-bos -m " + kData + "/vocab/ggml-vocab-qwen2.gguf",
-                          "Hello world");
+  const Result q =
+      Tandem("tokenize --no-bos -m " + kData + "/vocab/ggml-vocab-qwen2.gguf", "Hello world");
   EXPECT_EQ(q.out, "9707 1879\n");
 }
 
@@ -180,7 +182,8 @@ TEST(CliBadInput, UnknownWeightTypeAndArchitecture) {
 }
 
 TEST(CliBadInput, PromptLongerThanTheContext) {
-  ExpectOneLineError(Tandem("run -m " + kData + "/stories260K.gguf -c 8 -p 'Once upon a time "
+  ExpectOneLineError(Tandem("run -m " + kData +
+                            "/stories260K.gguf -c 8 -p 'Once upon a time "
                             "there was a very long story'"),
                      "context");
 }

@@ -30,7 +30,9 @@ StatusOr<BenchRow> RunOne(const std::string& node, const json& request, const st
   cli.set_connection_timeout(5);
   cli.set_read_timeout(3600);
   auto res = cli.Post("/v1/generate", request.dump(), "application/json");
-  if (!res) return Unavailable("node " + node + " is unreachable (" + httplib::to_string(res.error()) + ")");
+  if (!res)
+    return Unavailable("node " + node + " is unreachable (" + httplib::to_string(res.error()) +
+                       ")");
   const json j = json::parse(res->body, nullptr, false);
   if (res->status != 200 || j.is_discarded()) {
     return Unavailable("node " + node + " failed: " + res->body);
@@ -70,13 +72,16 @@ StatusOr<ClusterBenchResult> RunClusterBench(const ClusterBenchOptions& o) {
                {"ignore_eos", true}};
   auto remote = [&](const char* mode) {
     json r = base;
-    r["placement"] = {{"mode", mode}, {"prefill_peer", o.prefill_node}, {"codec", o.codec},
+    r["placement"] = {{"mode", mode},
+                      {"prefill_peer", o.prefill_node},
+                      {"codec", o.codec},
                       {"chunk_tokens", o.chunk_tokens}};
     return r;
   };
   ASSIGN_OR_RETURN(BenchRow a, RunOne(o.prefill_node, base, "prefill node alone"));
   ASSIGN_OR_RETURN(BenchRow b, RunOne(o.decode_node, base, "decode node alone"));
-  ASSIGN_OR_RETURN(BenchRow after, RunOne(o.decode_node, remote("after-prefill"), "pair, after-prefill"));
+  ASSIGN_OR_RETURN(BenchRow after,
+                   RunOne(o.decode_node, remote("after-prefill"), "pair, after-prefill"));
   ASSIGN_OR_RETURN(BenchRow streamed, RunOne(o.decode_node, remote("streamed"), "pair, streamed"));
   res.rows = {a, b, after, streamed};
   const double slowest = std::max(a.total_s, b.total_s), fastest = std::min(a.total_s, b.total_s);
@@ -97,15 +102,19 @@ std::string ClusterBenchResult::Table() const {
   s += line;
   for (const BenchRow& r : rows) {
     std::snprintf(line, sizeof(line), "%-22s %10.3f %13.3f %9.3f %9.3f %9.2f %10.1f %7s\n",
-                  r.name.c_str(), r.prefill_s, r.generation_s, r.total_s, r.ttft_s,
-                  r.tokens_per_s, r.exposed_tail_s * 1e3,
-                  r.frames.empty() ? "-" : (std::to_string(static_cast<int>(r.hidden_fraction * 100)) + "%").c_str());
+                  r.name.c_str(), r.prefill_s, r.generation_s, r.total_s, r.ttft_s, r.tokens_per_s,
+                  r.exposed_tail_s * 1e3,
+                  r.frames.empty()
+                      ? "-"
+                      : (std::to_string(static_cast<int>(r.hidden_fraction * 100)) + "%").c_str());
     s += line;
-    if (!r.fallback_reason.empty()) s += "  (fell back to local prefill: " + r.fallback_reason + ")\n";
+    if (!r.fallback_reason.empty())
+      s += "  (fell back to local prefill: " + r.fallback_reason + ")\n";
   }
-  std::snprintf(line, sizeof(line),
-                "streamed pair: %.2fx faster than the slowest single node, %.2fx than the fastest\n",
-                speedup_vs_slowest, speedup_vs_fastest);
+  std::snprintf(
+      line, sizeof(line),
+      "streamed pair: %.2fx faster than the slowest single node, %.2fx than the fastest\n",
+      speedup_vs_slowest, speedup_vs_fastest);
   s += line;
   std::snprintf(line, sizeof(line),
                 "check: pair prefill = %.2f x prefill node alone; pair decode rate = %.2f x decode "
@@ -113,7 +122,8 @@ std::string ClusterBenchResult::Table() const {
                 prefill_match, decode_match, tokens_identical ? "yes" : "NO");
   s += line;
   if (rows.size() == 4 && rows[3].kv_bytes > 0) {
-    std::snprintf(line, sizeof(line), "KV on the wire: %.3f MB at %.3f MB/s; pair total = %.2f x "
+    std::snprintf(line, sizeof(line),
+                  "KV on the wire: %.3f MB at %.3f MB/s; pair total = %.2f x "
                   "(prefill node's prefill + decode node's generation)\n",
                   rows[3].kv_bytes / 1e6, rows[3].link_gb_per_s * 1e3,
                   rows[3].total_s / (rows[0].prefill_s + rows[1].generation_s));
@@ -126,7 +136,9 @@ std::string ClusterBenchResult::Timeline(int width) const {
   if (rows.size() < 4 || rows[3].frames.empty()) return "";
   const BenchRow& r = rows[3];
   const double end = r.ttft_s;  // the first token
-  auto col = [&](double t) { return std::clamp(static_cast<int>(t / end * (width - 1)), 0, width - 1); };
+  auto col = [&](double t) {
+    return std::clamp(static_cast<int>(t / end * (width - 1)), 0, width - 1);
+  };
   std::string s = "per-layer timeline of the streamed run (0 .. first token at " +
                   std::to_string(end).substr(0, 5) +
                   " s): '#' prefill computing, '=' KV on the wire, '|' received\n";
@@ -147,22 +159,36 @@ std::string ClusterBenchResult::Timeline(int width) const {
 }
 
 std::string ClusterBenchResult::ToJson() const {
-  json j = {{"prefill_node", options.prefill_node}, {"decode_node", options.decode_node},
-            {"prompt_tokens", options.prompt_tokens}, {"gen", options.gen},
-            {"codec", options.codec}, {"speedup_vs_slowest", speedup_vs_slowest},
-            {"speedup_vs_fastest", speedup_vs_fastest}, {"tokens_identical", tokens_identical},
-            {"prefill_match", prefill_match}, {"decode_match", decode_match}};
+  json j = {{"prefill_node", options.prefill_node},
+            {"decode_node", options.decode_node},
+            {"prompt_tokens", options.prompt_tokens},
+            {"gen", options.gen},
+            {"codec", options.codec},
+            {"speedup_vs_slowest", speedup_vs_slowest},
+            {"speedup_vs_fastest", speedup_vs_fastest},
+            {"tokens_identical", tokens_identical},
+            {"prefill_match", prefill_match},
+            {"decode_match", decode_match}};
   for (const BenchRow& r : rows) {
-    json row = {{"name", r.name}, {"placement", r.placement}, {"prefill_s", r.prefill_s},
-                {"generation_s", r.generation_s}, {"total_s", r.total_s},
-                {"ttft_s", r.ttft_s}, {"tokens_per_s", r.tokens_per_s},
-                {"exposed_tail_s", r.exposed_tail_s}, {"transfer_s", r.transfer_s},
-                {"hidden_fraction", r.hidden_fraction}, {"link_gb_per_s", r.link_gb_per_s},
-                {"kv_bytes", r.kv_bytes}, {"fallback_reason", r.fallback_reason}};
+    json row = {{"name", r.name},
+                {"placement", r.placement},
+                {"prefill_s", r.prefill_s},
+                {"generation_s", r.generation_s},
+                {"total_s", r.total_s},
+                {"ttft_s", r.ttft_s},
+                {"tokens_per_s", r.tokens_per_s},
+                {"exposed_tail_s", r.exposed_tail_s},
+                {"transfer_s", r.transfer_s},
+                {"hidden_fraction", r.hidden_fraction},
+                {"link_gb_per_s", r.link_gb_per_s},
+                {"kv_bytes", r.kv_bytes},
+                {"fallback_reason", r.fallback_reason}};
     row["frames"] = json::array();
     for (const BenchFrame& f : r.frames) {
-      row["frames"].push_back({{"layer", f.layer}, {"compute_done_s", f.compute_done_s},
-                               {"send_start_s", f.send_start_s}, {"send_end_s", f.send_end_s},
+      row["frames"].push_back({{"layer", f.layer},
+                               {"compute_done_s", f.compute_done_s},
+                               {"send_start_s", f.send_start_s},
+                               {"send_end_s", f.send_end_s},
                                {"received_s", f.received_s}});
     }
     j["rows"].push_back(row);

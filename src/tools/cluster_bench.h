@@ -17,7 +17,7 @@ struct ClusterBenchOptions {
   int gen = 32;
   std::string codec = "f16";
   uint32_t chunk_tokens = 0;
-  uint64_t seed = 1;         // prompt ids
+  uint64_t seed = 1;  // prompt ids
 };
 
 struct BenchFrame {
@@ -26,12 +26,12 @@ struct BenchFrame {
 };
 
 struct BenchRow {
-  std::string name;          // "prefill node alone", ...
-  std::string placement;     // as the trace reports it
-  double prefill_s = 0;      // the prefill node's prompt evaluation (as the reference table)
-  double generation_s = 0;   // the rest: KV tail, first step on the decode node, later tokens
+  std::string name;         // "prefill node alone", ...
+  std::string placement;    // as the trace reports it
+  double prefill_s = 0;     // the prefill node's prompt evaluation (as the reference table)
+  double generation_s = 0;  // the rest: KV tail, first step on the decode node, later tokens
   double total_s = 0;
-  double ttft_s = 0;         // arrival to first token
+  double ttft_s = 0;  // arrival to first token
   double tokens_per_s = 0;
   double exposed_tail_s = 0;
   double transfer_s = 0;
@@ -48,9 +48,9 @@ struct ClusterBenchResult {
   std::vector<BenchRow> rows;  // prefill alone, decode alone, after-prefill, streamed
   double speedup_vs_slowest = 0;
   double speedup_vs_fastest = 0;
-  bool tokens_identical = false;   // all four runs generated the same ids (greedy)
-  double prefill_match = 0;        // pair's prefill / prefill node alone's
-  double decode_match = 0;         // pair's decode rate / decode node alone's
+  bool tokens_identical = false;  // all four runs generated the same ids (greedy)
+  double prefill_match = 0;       // pair's prefill / prefill node alone's
+  double decode_match = 0;        // pair's decode rate / decode node alone's
 
   std::string Table() const;
   std::string Timeline(int width = 72) const;  // the streamed run, per layer

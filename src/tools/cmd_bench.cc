@@ -1,14 +1,21 @@
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/thread_pool.h"
+#include "kernels/cpu/ceilings.h"
+#include "kernels/cpu/matmul.h"
 #include "model/forward.h"
 #include "model/llama_model.h"
 #include "tools/cluster_bench.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 
 namespace tandem::tools {
 namespace {
@@ -19,6 +26,9 @@ struct BenchArgs {
   int prompt = 512;
   int gen = 128;
   int reps = 3;
+  int threads = base::ThreadPool::HardwareThreads();
+  bool f16_bf16 = false;  // F16 prefill through bf16 products
+  bool ceilings = true;   // also measure the ceilings and print the ratios
   bool json = false;
 };
 
@@ -31,18 +41,68 @@ Stats Summarise(std::vector<double> v) {
   return {v[v.size() / 2], v.front(), v.back()};
 }
 
-// Single node: prefill of `prompt` tokens and `gen` decode steps, `reps` times.
+// What one forward pass costs the hardware: matrix FLOPs and weight bytes read.
+struct PassCost {
+  double weight_bytes_per_token = 0;  // every matrix read once per decode step (LM head included)
+  double prefill_flops = 0;           // 2 * params * n, the LM head once, causal attention
+  kernels::WeightType main_type = kernels::WeightType::kF32;  // the type of most bytes
+};
+
+PassCost CostOf(const model::LlamaModel& m, int64_t n_prompt) {
+  PassCost c;
+  double layer_params = 0;
+  std::map<kernels::WeightType, double> bytes_by_type;
+  auto add = [&](const kernels::ref::MatRef& w, double* params) {
+    const double b = static_cast<double>(kernels::RowBytes(w.type, w.cols)) * w.rows;
+    c.weight_bytes_per_token += b;
+    bytes_by_type[w.type] += b;
+    if (params != nullptr) *params += static_cast<double>(w.rows) * w.cols;
+  };
+  for (const auto& l : m.weights().layers) {
+    for (const auto* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      add(*w, &layer_params);
+    }
+  }
+  add(m.weights().output, nullptr);
+  const auto& cfg = m.config();
+  c.prefill_flops = 2.0 * layer_params * n_prompt +
+                    2.0 * m.weights().output.rows * m.weights().output.cols +
+                    2.0 * cfg.n_layers * static_cast<double>(n_prompt) * n_prompt * cfg.q_dim();
+  double most = 0;
+  for (const auto& [t, b] : bytes_by_type) {
+    if (b > most) most = b, c.main_type = t;
+  }
+  return c;
+}
+
+double PeakRssBytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux: KiB
+}
+
+nlohmann::json StatsJson(const Stats& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max}};
+}
+
+// Single node: prefill of `prompt` tokens and `gen` decode steps, `reps` times, on `threads`.
 int RunSingleBench(const BenchArgs& a) {
   auto m = model::LlamaModel::Load(a.model);
   if (!m.ok()) return ReportError(m.status());
   auto cache = kv::KvCache::Create(model::KvLayoutFor((*m)->config(), a.prompt + a.gen));
   if (!cache.ok()) return ReportError(cache.status());
+  base::ThreadPool pool(a.threads);
+  model::ForwardOptions fopts;
+  fopts.pool = &pool;
+  if (a.f16_bf16) fopts.matmul.f16_prefill = kernels::cpu::F16Prefill::kBf16;
   std::vector<int32_t> prompt(a.prompt);
   for (int i = 0; i < a.prompt; ++i) prompt[i] = 3 + (i * 7919) % 253;
   std::vector<double> pp, tg;
   std::vector<float> logits;
+  ProgressBar bar("bench");
+  const double steps = static_cast<double>(a.reps) * (1 + a.gen);
   for (int r = 0; r < a.reps; ++r) {
-    model::Forward fwd(**m, *cache);
+    model::Forward fwd(**m, *cache, fopts);
     auto t0 = std::chrono::steady_clock::now();
     if (Status st = fwd.Prefill(prompt, 0, &logits); !st.ok()) return ReportError(st);
     auto t1 = std::chrono::steady_clock::now();
@@ -50,24 +110,65 @@ int RunSingleBench(const BenchArgs& a) {
       if (Status st = fwd.Decode(prompt[i % a.prompt], a.prompt + i, &logits); !st.ok()) {
         return ReportError(st);
       }
+      bar.Update((r * (1 + a.gen) + 1 + i) / steps);
     }
     auto t2 = std::chrono::steady_clock::now();
     pp.push_back(a.prompt / std::chrono::duration<double>(t1 - t0).count());
     tg.push_back(a.gen / std::chrono::duration<double>(t2 - t1).count());
-    std::fprintf(stderr, "\rrep %d/%d", r + 1, a.reps);
   }
-  std::fprintf(stderr, "\n");
+  const double peak_rss = PeakRssBytes();  // before the ceilings allocate their buffers
+  const double file_bytes = static_cast<double>((*m)->weight_bytes());
+  const double kv_bytes = 2.0 * (*m)->config().n_layers * (a.prompt + a.gen) *
+                          (*m)->config().kv_dim() * sizeof(float);
+  const PassCost cost = CostOf(**m, a.prompt);
   const Stats p = Summarise(pp), g = Summarise(tg);
+  // Achieved rates and the ceilings measured now, in the same run.
+  const double pp_flops = cost.prefill_flops / (a.prompt / p.median);
+  const double tg_bytes = cost.weight_bytes_per_token * g.median;
+  double bw = 0, gemm = 0;
+  if (a.ceilings) {
+    bar.set_label("ceilings");
+    bw = kernels::cpu::MeasureReadBandwidth(pool, uint64_t{1} << 30, 5);
+    kernels::cpu::GemmShape s{2048, 2048, 256, fopts.matmul};
+    auto f = kernels::cpu::MeasureGemm(cost.main_type, s, pool, 3);
+    if (!f.ok()) return ReportError(f.status());
+    gemm = *f;
+  }
+  bar.Done();
   if (a.json) {
     nlohmann::json j = {{"model", a.model}, {"prompt_tokens", a.prompt}, {"gen_tokens", a.gen},
-                        {"reps", a.reps},
-                        {"prefill_tokens_per_s", {{"median", p.median}, {"min", p.min}, {"max", p.max}}},
-                        {"decode_tokens_per_s", {{"median", g.median}, {"min", g.min}, {"max", g.max}}}};
+                        {"reps", a.reps}, {"threads", a.threads},
+                        {"kernels", kernels::cpu::KernelTargets()},
+                        {"prefill_tokens_per_s", StatsJson(p)},
+                        {"decode_tokens_per_s", StatsJson(g)},
+                        {"prefill_gflop_s", pp_flops / 1e9},
+                        {"decode_weight_gb_s", tg_bytes / 1e9},
+                        {"peak_rss_bytes", peak_rss},
+                        {"weights_bytes", file_bytes},
+                        {"kv_bytes", kv_bytes}};
+    if (a.ceilings) {
+      j["ceilings"] = {{"read_bandwidth_gb_s", bw / 1e9},
+                       {"gemm_gflop_s", gemm / 1e9},
+                       {"gemm_type", std::string(kernels::WeightTypeName(cost.main_type))}};
+      j["prefill_fraction_of_gemm_ceiling"] = pp_flops / gemm;
+      j["decode_fraction_of_bandwidth"] = tg_bytes / bw;
+    }
     std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("pp%-5d %10.2f tokens/s (min %.2f, max %.2f)\n", a.prompt, p.median, p.min, p.max);
-    std::printf("tg%-5d %10.2f tokens/s (min %.2f, max %.2f)\n", a.gen, g.median, g.min, g.max);
+    return 0;
   }
+  std::printf("kernels %s, %d threads\n", kernels::cpu::KernelTargets().c_str(), a.threads);
+  std::printf("pp%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GFLOP/s", a.prompt, p.median,
+              p.min, p.max, pp_flops / 1e9);
+  if (a.ceilings) {
+    std::printf("  = %.0f%% of %s GEMM %.1f GFLOP/s", 100 * pp_flops / gemm,
+                std::string(kernels::WeightTypeName(cost.main_type)).c_str(), gemm / 1e9);
+  }
+  std::printf("\ntg%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GB/s", a.gen, g.median, g.min,
+              g.max, tg_bytes / 1e9);
+  if (a.ceilings) std::printf("  = %.0f%% of read bandwidth %.1f GB/s", 100 * tg_bytes / bw, bw / 1e9);
+  std::printf("\npeak RSS %.2f GiB = %.2f x weights (%.2f GiB) ; KV %.2f GiB\n",
+              peak_rss / (1 << 30), peak_rss / file_bytes, file_bytes / (1 << 30),
+              kv_bytes / (1 << 30));
   return 0;
 }
 
@@ -95,6 +196,9 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-p,--prompt", a->prompt, "Prompt tokens (single node)")->capture_default_str();
   cmd->add_option("-n,--gen", a->gen, "Generated tokens (single node)")->capture_default_str();
   cmd->add_option("-r,--reps", a->reps, "Repetitions (single node)")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("-t,--threads", a->threads, "Threads (single node)")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_flag("--f16-bf16", a->f16_bf16, "F16 prefill through bf16 products (faster, rounds weights)");
+  cmd->add_flag("!--no-ceilings", a->ceilings, "Skip measuring the ceilings (no ratios)");
   cmd->add_option("--prefill-node", a->cluster.prefill_node, "Compute-rich node host:port");
   cmd->add_option("--decode-node", a->cluster.decode_node, "Bandwidth-rich node host:port");
   cmd->add_option("--prompt-tokens", a->cluster.prompt_tokens, "Prompt tokens (pair)")

@@ -26,10 +26,10 @@ namespace tandem::tools {
 namespace {
 
 struct DemoArgs {
-  std::string model;          // empty: generate the demo model
+  std::string model;  // empty: generate the demo model
   std::string shape = "demo";
-  double scale = 1e-3;        // of the reference pair
-  double link_factor = 1.0;   // link = 10 GbE x scale x link_factor
+  double scale = 1e-3;       // of the reference pair
+  double link_factor = 1.0;  // link = 10 GbE x scale x link_factor
   int prompt_tokens = 2048;
   int gen = 32;
   std::string codec = "f16";
@@ -94,7 +94,8 @@ int RunDemo(const DemoArgs& a) {
     auto shape = model::FindShape(a.shape);
     if (!shape.ok()) return ReportError(shape.status());
     model = dir + "/" + a.shape + "-F16.gguf";
-    std::fprintf(stderr, "making the demo model (%s shape, F16, random weights) ...\n", a.shape.c_str());
+    std::fprintf(stderr, "making the demo model (%s shape, F16, random weights) ...\n",
+                 a.shape.c_str());
     if (Status st = model::MakeModel({*shape, kernels::WeightType::kF16, "", 1}, model); !st.ok()) {
       return ReportError(st);
     }
@@ -118,10 +119,11 @@ int RunDemo(const DemoArgs& a) {
   if (Status st = spawn(nb, pb, "bandwidth-rich", rich_bandwidth); !st.ok()) return ReportError(st);
   if (Status st = WaitHealthy(pa, log); !st.ok()) return ReportError(st);
   if (Status st = WaitHealthy(pb, log); !st.ok()) return ReportError(st);
-  std::fprintf(stderr,
-               "two nodes up (logs: %s)\n  compute-rich   %s\n  bandwidth-rich %s\n  link %.3g MB/s "
-               "(token bucket)\nrunning the four configurations ...\n",
-               log.c_str(), rich_compute.c_str(), rich_bandwidth.c_str(), link / 1e6);
+  std::fprintf(
+      stderr,
+      "two nodes up (logs: %s)\n  compute-rich   %s\n  bandwidth-rich %s\n  link %.3g MB/s "
+      "(token bucket)\nrunning the four configurations ...\n",
+      log.c_str(), rich_compute.c_str(), rich_bandwidth.c_str(), link / 1e6);
   ClusterBenchOptions o;
   o.prefill_node = "127.0.0.1:" + std::to_string(pa);
   o.decode_node = "127.0.0.1:" + std::to_string(pb);
@@ -136,9 +138,10 @@ int RunDemo(const DemoArgs& a) {
   if (a.json) {
     std::printf("%s\n", r->ToJson().c_str());
   } else {
-    std::printf("emulated pair at %.0e of the reference (DGX Spark -> M3 Ultra over 10 GbE), %d-token "
-                "prompt, %d generated\n\n%s\n%s",
-                s, a.prompt_tokens, a.gen, r->Table().c_str(), r->Timeline().c_str());
+    std::printf(
+        "emulated pair at %.0e of the reference (DGX Spark -> M3 Ultra over 10 GbE), %d-token "
+        "prompt, %d generated\n\n%s\n%s",
+        s, a.prompt_tokens, a.gen, r->Table().c_str(), r->Timeline().c_str());
   }
   return 0;
 }

@@ -32,20 +32,34 @@ int RunInfo(const InfoOptions& o) {
   const int64_t kv_token_f32 = 2LL * c.n_layers * c.kv_dim() * 4;
   const uint64_t weights = (*m)->weight_bytes();
   nlohmann::json j = {
-      {"file", o.model}, {"gguf_version", (*m)->file().version()},
-      {"architecture", c.arch}, {"name", c.name},
-      {"n_layers", c.n_layers}, {"d_model", c.d_model}, {"n_heads", c.n_heads},
-      {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim}, {"n_ff", c.n_ff},
-      {"n_vocab", c.n_vocab}, {"n_ctx_train", c.n_ctx_train}, {"rope_base", c.rope_base},
-      {"rope_dims", c.n_rot}, {"rope_freq_factors", !(*m)->weights().rope_freqs.empty()},
-      {"qkv_bias", c.qkv_bias}, {"tied_output", c.tied_output},
-      {"params", c.ParamsTotal()}, {"params_per_layer", c.ParamsPerLayer()},
-      {"weight_bytes", weights}, {"kv_bytes_per_token_f32", kv_token_f32},
-      {"kv_bytes_per_token_f16", kv_token_f32 / 2}, {"n_ctx", n_ctx},
+      {"file", o.model},
+      {"gguf_version", (*m)->file().version()},
+      {"architecture", c.arch},
+      {"name", c.name},
+      {"n_layers", c.n_layers},
+      {"d_model", c.d_model},
+      {"n_heads", c.n_heads},
+      {"n_kv_heads", c.n_kv_heads},
+      {"head_dim", c.head_dim},
+      {"n_ff", c.n_ff},
+      {"n_vocab", c.n_vocab},
+      {"n_ctx_train", c.n_ctx_train},
+      {"rope_base", c.rope_base},
+      {"rope_dims", c.n_rot},
+      {"rope_freq_factors", !(*m)->weights().rope_freqs.empty()},
+      {"qkv_bias", c.qkv_bias},
+      {"tied_output", c.tied_output},
+      {"params", c.ParamsTotal()},
+      {"params_per_layer", c.ParamsPerLayer()},
+      {"weight_bytes", weights},
+      {"kv_bytes_per_token_f32", kv_token_f32},
+      {"kv_bytes_per_token_f16", kv_token_f32 / 2},
+      {"n_ctx", n_ctx},
       {"memory_bytes", weights + kv_token_f32 * n_ctx},
       {"tokenizer", (*m)->tokenizer().vocab().model},
   };
-  for (const auto& [type, e] : mix) j["weight_types"][type] = {{"tensors", e.first}, {"bytes", e.second}};
+  for (const auto& [type, e] : mix)
+    j["weight_types"][type] = {{"tensors", e.first}, {"bytes", e.second}};
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -63,7 +77,8 @@ int RunInfo(const InfoOptions& o) {
               c.ParamsPerLayer() / 1e6, c.tied_output ? ", tied output" : "",
               c.qkv_bias ? ", q/k/v bias" : "");
   std::printf("weights      %.2f MiB:", MiB(weights));
-  for (const auto& [type, e] : mix) std::printf(" %s %d tensors %.2f MiB;", type.c_str(), e.first, MiB(e.second));
+  for (const auto& [type, e] : mix)
+    std::printf(" %s %d tensors %.2f MiB;", type.c_str(), e.first, MiB(e.second));
   std::printf("\nKV cache     %lld bytes/token at F32 (%lld at F16)\n",
               static_cast<long long>(kv_token_f32), static_cast<long long>(kv_token_f32 / 2));
   std::printf("memory       %.2f MiB at %lld tokens of context (weights + F32 KV)\n",
@@ -75,7 +90,8 @@ int RunInfo(const InfoOptions& o) {
 
 void AddInfoCommand(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<InfoOptions>();
-  CLI::App* cmd = app.add_subcommand("info", "Architecture, shapes, parameters and memory of a model");
+  CLI::App* cmd =
+      app.add_subcommand("info", "Architecture, shapes, parameters and memory of a model");
   cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context for the memory estimate (default: trained)");
   cmd->add_flag("--json", o->json, "Print one JSON object");

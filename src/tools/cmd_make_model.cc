@@ -42,7 +42,8 @@ void AddMakeModelCommand(CLI::App& app, int& exit_code) {
   std::string shapes;
   for (const auto& s : model::BuiltinShapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   cmd->add_option("--shape", a->shape, "One of: " + shapes)->required();
-  cmd->add_option("--type", a->type, "Weight type: F32, F16, BF16, Q8_0, Q4_0")->capture_default_str();
+  cmd->add_option("--type", a->type, "Weight type: F32, F16, BF16, Q8_0, Q4_0")
+      ->capture_default_str();
   cmd->add_option("--vocab", a->vocab, "Copy the tokenizer from this GGUF (default: synthetic)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   cmd->add_option("-o,--output", a->out, "Output file")->required();

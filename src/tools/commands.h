@@ -16,6 +16,7 @@ void AddInfoCommand(CLI::App& app, int& exit_code);
 void AddMakeModelCommand(CLI::App& app, int& exit_code);
 void AddNodeCommand(CLI::App& app, int& exit_code);
 void AddBenchCommand(CLI::App& app, int& exit_code);
+void AddProfileCommand(CLI::App& app, int& exit_code);
 void AddDemoCommand(CLI::App& app, int& exit_code);
 void AddPlanCommand(CLI::App& app, int& exit_code);
 void AddSimCommand(CLI::App& app, int& exit_code);

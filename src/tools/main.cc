@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   tandem::tools::AddMakeModelCommand(app, exit_code);
   tandem::tools::AddNodeCommand(app, exit_code);
   tandem::tools::AddBenchCommand(app, exit_code);
+  tandem::tools::AddProfileCommand(app, exit_code);
   tandem::tools::AddDemoCommand(app, exit_code);
   tandem::tools::AddPlanCommand(app, exit_code);
   tandem::tools::AddSimCommand(app, exit_code);

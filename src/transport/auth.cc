@@ -19,8 +19,10 @@ StatusOr<std::string> ReadClusterKey(const std::string& path) {
   std::string key = ss.str();
   while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
   if (key.size() < 16) {
-    return InvalidArgument(path + ": the cluster key must be at least 16 bytes (try: head -c 32 "
-                                  "/dev/urandom | base64 > " + path + ")");
+    return InvalidArgument(path +
+                           ": the cluster key must be at least 16 bytes (try: head -c 32 "
+                           "/dev/urandom | base64 > " +
+                           path + ")");
   }
   return key;
 }

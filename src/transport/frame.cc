@@ -67,12 +67,13 @@ StatusOr<FrameHeader> DecodeFrameHeader(std::span<const uint8_t> bytes) {
   RETURN_IF_ERROR(r.Get(&pad8));
   RETURN_IF_ERROR(r.Get(&pad16));
   RETURN_IF_ERROR(r.Get(&h.payload_bytes));
-  if (type < static_cast<uint8_t>(FrameType::kHello) || type > static_cast<uint8_t>(FrameType::kError)) {
+  if (type < static_cast<uint8_t>(FrameType::kHello) ||
+      type > static_cast<uint8_t>(FrameType::kError)) {
     return InvalidArgument("unknown frame type " + std::to_string(type));
   }
   if (h.payload_bytes > kMaxFrameBytes) {
-    return OutOfRange("frame of " + std::to_string(h.payload_bytes) + " bytes exceeds the limit of " +
-                      std::to_string(kMaxFrameBytes));
+    return OutOfRange("frame of " + std::to_string(h.payload_bytes) +
+                      " bytes exceeds the limit of " + std::to_string(kMaxFrameBytes));
   }
   h.type = static_cast<FrameType>(type);
   return h;

@@ -23,7 +23,7 @@ namespace tandem::transport {
 inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr uint32_t kFrameMagic = 0x314b4454;  // "TDK1" little-endian
 inline constexpr size_t kFrameHeaderBytes = 16;
-inline constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;   // one layer's K+V for a long prompt
+inline constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;  // one layer's K+V for a long prompt
 inline constexpr uint32_t kMaxPromptTokens = 1u << 20;
 inline constexpr uint32_t kMaxStringBytes = 4096;
 inline constexpr uint32_t kMaxLayers = 1024;
@@ -49,12 +49,12 @@ struct Hello {
   std::string node_id;
   uint64_t model_fingerprint = 0;  // hash of tensor names, shapes, types
   uint64_t tokenizer_hash = 0;
-  uint32_t n_layers = 0;           // KV layout
+  uint32_t n_layers = 0;  // KV layout
   uint32_t n_kv_heads = 0;
   uint32_t head_dim = 0;
-  uint8_t codec = 0;               // kv::KvCodec
+  uint8_t codec = 0;  // kv::KvCodec
   Nonce nonce{};
-  Proof proof{};                   // zero in the first Hello (D has nothing to answer yet)
+  Proof proof{};  // zero in the first Hello (D has nothing to answer yet)
 };
 
 enum class PrefillMode : uint8_t { kStreamed = 1, kAfterPrefill = 2 };
@@ -63,8 +63,8 @@ struct PrefillRequest {
   std::string request_id;
   PrefillMode mode = PrefillMode::kStreamed;
   uint8_t codec = 0;
-  uint32_t chunk_tokens = 0;     // prefill chunk; 0: the whole prompt in one chunk
-  std::vector<int32_t> tokens;   // prompt tokens [0, n-1)
+  uint32_t chunk_tokens = 0;    // prefill chunk; 0: the whole prompt in one chunk
+  std::vector<int32_t> tokens;  // prompt tokens [0, n-1)
   Proof proof{};
 };
 
@@ -88,10 +88,10 @@ struct KvLayerView {
 };
 
 struct End {
-  uint64_t checksum = 0;              // XXH3-64 over every K and V byte, in order (KvChecksum)
-  int64_t prefill_start_ns = 0;       // P's clock
+  uint64_t checksum = 0;         // XXH3-64 over every K and V byte, in order (KvChecksum)
+  int64_t prefill_start_ns = 0;  // P's clock
   int64_t prefill_end_ns = 0;
-  std::vector<int64_t> send_end_ns;   // per KvLayer frame, in order
+  std::vector<int64_t> send_end_ns;  // per KvLayer frame, in order
 };
 
 struct ErrorFrame {

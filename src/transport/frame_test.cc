@@ -62,10 +62,9 @@ TEST(Frame, HeaderRejectsBadMagicTypeAndSize) {
   bad = h;
   bad[4] = 99;
   EXPECT_FALSE(DecodeFrameHeader(bad).ok());
-  EXPECT_EQ(DecodeFrameHeader(EncodeFrameHeader(FrameType::kKvLayer, uint64_t{1} << 40))
-                .status()
-                .code(),
-            StatusCode::kOutOfRange);
+  EXPECT_EQ(
+      DecodeFrameHeader(EncodeFrameHeader(FrameType::kKvLayer, uint64_t{1} << 40)).status().code(),
+      StatusCode::kOutOfRange);
 }
 
 TEST(Frame, AbsurdTokenCountIsRejectedBeforeAllocating) {

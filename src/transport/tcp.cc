@@ -16,8 +16,8 @@ struct FrameConn::Impl {
   tcp::socket socket{io};
   std::string peer;
   std::chrono::milliseconds timeout{30000};
-  double rate = 0;                       // bytes/s; 0: unlimited
-  Clock::time_point bucket_time{};       // when the bucket is next empty
+  double rate = 0;                  // bytes/s; 0: unlimited
+  Clock::time_point bucket_time{};  // when the bucket is next empty
 
   // Waits until the socket is ready for `events` or the timeout passes.
   Status Wait(short events, const char* what) {

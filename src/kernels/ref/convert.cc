@@ -7,10 +7,10 @@ uint16_t F32ToFp16(float f) {
   std::memcpy(&x, &f, 4);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
   const uint32_t abs = x & 0x7fffffff;
-  if (abs > 0x7f800000) return sign | 0x7e00;          // NaN
-  if (abs >= 0x477ff000) return sign | 0x7c00;         // rounds to >= 65520: infinity
-  if (abs < 0x38800000) {                              // below the smallest normal half
-    if (abs < 0x33000000) return sign;                 // rounds to zero
+  if (abs > 0x7f800000) return sign | 0x7e00;   // NaN
+  if (abs >= 0x477ff000) return sign | 0x7c00;  // rounds to >= 65520: infinity
+  if (abs < 0x38800000) {                       // below the smallest normal half
+    if (abs < 0x33000000) return sign;          // rounds to zero
     const uint32_t mant = (abs & 0x7fffff) | 0x800000;
     const int shift = 126 - static_cast<int>(abs >> 23);  // 14..24
     uint32_t half = mant >> shift;

@@ -36,9 +36,9 @@ enum class RopeMode { kNormal, kNeox };  // adjacent pairs (Llama GGUF) or split
 
 struct RopeParams {
   RopeMode mode = RopeMode::kNormal;
-  int n_rot = 0;              // rotated dimensions per head (<= head_dim)
+  int n_rot = 0;  // rotated dimensions per head (<= head_dim)
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;    // linear position scaling (1 / factor)
+  float freq_scale = 1.0f;              // linear position scaling (1 / factor)
   const float* freq_factors = nullptr;  // [n_rot / 2] divisors (Llama 3.1 rope_freqs) or null
 };
 

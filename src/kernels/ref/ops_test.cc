@@ -64,8 +64,8 @@ TEST(Ops, RopeRotatesPairsByPositionTimesFrequency) {
 TEST(Ops, GroupedQueryAttentionSharesKvHeads) {
   // 2 query heads on 1 KV head, head_dim 2, two positions.
   const AttentionShape s{2, 1, 2};
-  const float q[4] = {1, 0, 0, 0};          // head 0 prefers position 1; head 1 is uniform
-  const float k[4] = {0, 0, 10, 0};         // [pos][kv head][dim]
+  const float q[4] = {1, 0, 0, 0};   // head 0 prefers position 1; head 1 is uniform
+  const float k[4] = {0, 0, 10, 0};  // [pos][kv head][dim]
   const float v[4] = {1, 2, 3, 4};
   float scores[2], out[4];
   Attention(q, k, v, 2, s, scores, out);

@@ -28,7 +28,7 @@ TEST(Fp16, KnownValuesAndRounding) {
   EXPECT_EQ(Fp16ToF32(0xc000), -2.0f);
   EXPECT_EQ(Fp16ToF32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
   EXPECT_EQ(F32ToFp16(65504.0f), 0x7bff);
-  EXPECT_EQ(F32ToFp16(65520.0f), 0x7c00);  // rounds to infinity
+  EXPECT_EQ(F32ToFp16(65520.0f), 0x7c00);                      // rounds to infinity
   EXPECT_EQ(F32ToFp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie to even
   EXPECT_EQ(F32ToFp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
 }
@@ -109,8 +109,8 @@ TEST(Quant, Q4_KFollowsTheBlockLayout) {
   std::vector<float> y(256);
   ASSERT_TRUE(DequantizeRow(WeightType::kQ4_K, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
   for (int e = 0; e < 256; ++e) {
-    const int sub = e / 32;           // sub-block of 32 elements
-    const int group = e / 64;         // 32 bytes of qs per 64 elements
+    const int sub = e / 32;    // sub-block of 32 elements
+    const int group = e / 64;  // 32 bytes of qs per 64 elements
     const int l = e % 32;
     const uint8_t byte = b.qs[32 * group + l];
     const int q = (sub % 2 == 0) ? (byte & 15) : (byte >> 4);
