@@ -1,0 +1,90 @@
+// Google Benchmark micro-benchmarks of the CPU kernels, at Llama-3.2-1B shapes.
+//   cmake --build build/release --target kernels_bench -j1 && build/release/kernels_bench
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/ref/quant.h"
+
+namespace tandem::kernels {
+namespace {
+
+std::vector<float> Random(size_t n) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = d(rng);
+  return v;
+}
+
+// args: weight type id, rows, cols, tokens, threads
+void BM_MatMul(benchmark::State& state) {
+  const auto type = static_cast<WeightType>(state.range(0));
+  const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
+  base::ThreadPool pool(static_cast<int>(state.range(4)));
+  const uint64_t row_bytes = RowBytes(type, cols);
+  std::vector<uint8_t> w(row_bytes * rows);
+  const std::vector<float> src = Random(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    if (!ref::QuantizeRow(type, src.data(), w.data() + r * row_bytes, cols).ok()) {
+      state.SkipWithError("cannot quantize");
+      return;
+    }
+  }
+  const std::vector<float> x = Random(n * cols);
+  std::vector<float> y(n * rows);
+  const ref::MatRef m{type, w.data(), rows, cols};
+  for (auto _ : state) {
+    if (!cpu::MatMul(m, x.data(), n, y.data(), pool).ok()) state.SkipWithError("MatMul failed");
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(WeightTypeName(type)));
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * rows * cols * n * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void MatMulArgs(benchmark::internal::Benchmark* b) {
+  for (auto t : {WeightType::kF32, WeightType::kF16, WeightType::kBF16, WeightType::kQ8_0,
+                 WeightType::kQ4_0}) {
+    b->Args({static_cast<int64_t>(t), 2048, 2048, 256, 2});  // prefill GEMM
+    b->Args({static_cast<int64_t>(t), 8192, 2048, 1, 2});    // decode GEMV (w_gate shape)
+  }
+}
+BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// args: tokens, context before them, threads (32 heads, 8 KV heads, head_dim 64)
+void BM_CausalAttention(benchmark::State& state) {
+  const int64_t n = state.range(0), pos = state.range(1);
+  base::ThreadPool pool(static_cast<int>(state.range(2)));
+  const ref::AttentionShape s{32, 8, 64};
+  const std::vector<float> q = Random(n * 32 * 64), k = Random((pos + n) * 8 * 64),
+                           v = Random((pos + n) * 8 * 64);
+  std::vector<float> out(n * 32 * 64);
+  for (auto _ : state) {
+    cpu::CausalAttention({q.data(), n, pos, k.data(), v.data(), s, out.data()}, pool);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_CausalAttention)->Args({512, 0, 2})->Args({1, 640, 2})->UseRealTime();
+
+void BM_SwiGlu(benchmark::State& state) {
+  std::vector<float> g = Random(state.range(0)), u = Random(state.range(0));
+  for (auto _ : state) {
+    cpu::SwiGlu(g.data(), u.data(), state.range(0));
+    benchmark::DoNotOptimize(g.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_SwiGlu)->Arg(8192);
+
+}  // namespace
+}  // namespace tandem::kernels
+
+BENCHMARK_MAIN();

@@ -1,0 +1,123 @@
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/ceilings.cc"
+#include "kernels/cpu/hwy_config.h"
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <vector>
+
+#include "hwy/highway.h"
+#include "kernels/cpu/ceilings.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/ref/quant.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tandem::kernels::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Sum of n floats with four independent accumulators (enough loads in flight to saturate memory).
+float SumFloatsImpl(const float* p, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    a0 = hn::Add(a0, hn::LoadU(df, p + i));
+    a1 = hn::Add(a1, hn::LoadU(df, p + i + lanes));
+    a2 = hn::Add(a2, hn::LoadU(df, p + i + 2 * lanes));
+    a3 = hn::Add(a3, hn::LoadU(df, p + i + 3 * lanes));
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+}  // namespace tandem::kernels::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tandem::kernels::cpu {
+HWY_EXPORT(SumFloatsImpl);
+namespace {
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
+                            const ProgressFn& progress) {
+  constexpr int64_t kChunkFloats = 1 << 18;  // 1 MiB per task
+  const int64_t n = static_cast<int64_t>(bytes / sizeof(float));
+  const int64_t n_chunks = (n + kChunkFloats - 1) / kChunkFloats;
+  std::vector<float> buf;
+  buf.resize(n);
+  pool.ParallelFor(n_chunks, [&](int64_t c, int) {  // first touch from the threads that read
+    const int64_t i0 = c * kChunkFloats, i1 = std::min(n, i0 + kChunkFloats);
+    std::fill(buf.begin() + i0, buf.begin() + i1, 1.0f);
+  });
+  std::vector<float> sums(n_chunks);
+  std::vector<double> rates;
+  for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up and is not counted
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.ParallelFor(n_chunks, [&](int64_t c, int) {
+      const int64_t i0 = c * kChunkFloats, i1 = std::min(n, i0 + kChunkFloats);
+      sums[c] = HWY_DYNAMIC_DISPATCH(SumFloatsImpl)(buf.data() + i0, i1 - i0);
+    });
+    const auto t1 = std::chrono::steady_clock::now();
+    if (r > 0) rates.push_back(static_cast<double>(n) * sizeof(float) / Seconds(t0, t1));
+    if (progress) progress(static_cast<double>(r + 1) / (reps + 1));
+  }
+  volatile float sink = sums[0];  // keep the sums alive
+  (void)sink;
+  return Median(rates);
+}
+
+StatusOr<double> MeasureGemm(WeightType type, const GemmShape& s, base::ThreadPool& pool,
+                             int reps, double* bytes_per_s) {
+  if (!MatMulSupports(type)) {
+    return Unimplemented("no fast kernel for " + std::string(WeightTypeName(type)));
+  }
+  const uint64_t row_bytes = RowBytes(type, s.cols);
+  std::vector<uint8_t> w(row_bytes * s.rows);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> row(s.cols);
+  // Quantizing every row is slow for big matrices: quantize a few and repeat them.
+  constexpr int64_t kDistinctRows = 64;
+  for (int64_t r = 0; r < std::min(s.rows, kDistinctRows); ++r) {
+    for (float& f : row) f = dist(rng);
+    if (!ref::QuantizeRow(type, row.data(), w.data() + r * row_bytes, s.cols).ok()) {
+      // K-quants have no quantizer here: random bytes time the same.
+      for (uint64_t i = 0; i < row_bytes; ++i) w[r * row_bytes + i] = static_cast<uint8_t>(rng());
+    }
+  }
+  for (int64_t r = kDistinctRows; r < s.rows; ++r) {
+    std::copy_n(w.data() + (r % kDistinctRows) * row_bytes, row_bytes, w.data() + r * row_bytes);
+  }
+  std::vector<float> x(s.n_tokens * s.cols), y(s.n_tokens * s.rows);
+  for (float& f : x) f = dist(rng);
+  const ref::MatRef m{type, w.data(), s.rows, s.cols};
+  std::vector<double> times;
+  for (int r = 0; r < reps + 1; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(MatMul(m, x.data(), s.n_tokens, y.data(), pool, s.options));
+    const auto t1 = std::chrono::steady_clock::now();
+    if (r > 0) times.push_back(Seconds(t0, t1));
+  }
+  const double t = Median(times);
+  if (bytes_per_s != nullptr) *bytes_per_s = static_cast<double>(w.size()) / t;
+  return 2.0 * s.rows * s.cols * s.n_tokens / t;
+}
+
+}  // namespace tandem::kernels::cpu
+#endif  // HWY_ONCE

@@ -1,0 +1,51 @@
+// Internal to kernels/cpu: the row-range kernels each weight type's translation unit exports.
+#pragma once
+
+#include <cstdint>
+
+namespace tandem::kernels::cpu::internal {
+
+// Activations quantized for the int8 kernels: per token, `cols` bytes q + 128 (so that they are
+// unsigned for vpdpbusd) and one float scale per 32 elements: x ≈ d * q.
+struct QuantizedActs {
+  const uint8_t* q = nullptr;  // [n_tokens, cols]
+  const float* d = nullptr;    // [n_tokens, cols / 32]
+};
+
+// One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
+struct GemmArgs {
+  const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
+  uint64_t row_bytes = 0;
+  int64_t cols = 0;
+  const float* x = nullptr;  // [n_tokens, cols]
+  QuantizedActs xq;          // set for the int8 kernels
+  const uint16_t* xbf = nullptr;  // [n_tokens, cols] bf16 activations, for the bf16 kernels
+  float* y = nullptr;        // [n_tokens, ldy]
+  int64_t ldy = 0;           // = rows of w
+  int64_t r0 = 0, r1 = 0;
+  int64_t t0 = 0, t1 = 0;
+};
+
+// Portable kernels (Highway, dispatched to the best compiled target), one translation unit each.
+void GemmF32(const GemmArgs& a);
+void GemmF16(const GemmArgs& a);
+void GemmBF16(const GemmArgs& a);
+void GemmQ8_0(const GemmArgs& a);
+void GemmQ4_0(const GemmArgs& a);
+void GemmQ4_K(const GemmArgs& a);
+void GemmQ6_K(const GemmArgs& a);
+
+// x -> Q8 activations: q [n, cols] (biased by 128), d [n, cols / 32]. cols % 32 == 0.
+void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d);
+// x -> bf16 (round to nearest even), n elements.
+void ConvertToBf16(const float* x, int64_t n, uint16_t* out);
+
+// AVX-512 intrinsics kernels (x86-64 only; call only when the CPU has the features).
+bool HasAvx512Vnni();  // AVX512F+BW+VL+VNNI
+bool HasAvx512Bf16();  // AVX512F+BW+VL+BF16
+void GemmQ8_0Vnni(const GemmArgs& a);
+void GemmQ4_0Vnni(const GemmArgs& a);
+void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
+void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
+
+}  // namespace tandem::kernels::cpu::internal

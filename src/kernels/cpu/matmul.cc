@@ -1,0 +1,146 @@
+#include "kernels/cpu/matmul.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/hwy_config.h"
+// clang-format off
+#include "hwy/highway.h"
+// clang-format on
+#include "hwy/targets.h"
+#include "kernels/cpu/gemm_internal.h"
+
+namespace tandem::kernels::cpu {
+namespace {
+
+using internal::GemmArgs;
+using GemmFn = void (*)(const GemmArgs&);
+
+// What the activations must be turned into before the kernel runs.
+enum class ActForm { kF32, kQ8, kBf16 };
+
+struct Plan {
+  GemmFn fn = nullptr;
+  ActForm acts = ActForm::kF32;
+};
+
+Plan ChoosePlan(WeightType type, int64_t n_tokens, const MatMulOptions& o) {
+  const bool vnni = o.allow_intrinsics && internal::HasAvx512Vnni();
+  const bool bf16 = o.allow_intrinsics && internal::HasAvx512Bf16();
+  switch (type) {
+    case WeightType::kF32:
+      return {internal::GemmF32, ActForm::kF32};
+    case WeightType::kF16:
+      if (bf16 && n_tokens > 1 && o.f16_prefill == F16Prefill::kBf16) {
+        return {internal::GemmF16Bf16Dot, ActForm::kBf16};
+      }
+      return {internal::GemmF16, ActForm::kF32};
+    case WeightType::kBF16:
+      if (bf16) return {internal::GemmBF16Bf16Dot, ActForm::kBf16};
+      return {internal::GemmBF16, ActForm::kF32};
+    case WeightType::kQ8_0:
+      if (vnni) return {internal::GemmQ8_0Vnni, ActForm::kQ8};
+      return {internal::GemmQ8_0, ActForm::kF32};
+    case WeightType::kQ4_0:
+      if (vnni) return {internal::GemmQ4_0Vnni, ActForm::kQ8};
+      return {internal::GemmQ4_0, ActForm::kF32};
+    case WeightType::kQ4_K:
+      return {internal::GemmQ4_K, ActForm::kF32};
+    case WeightType::kQ6_K:
+      return {internal::GemmQ6_K, ActForm::kF32};
+    default:
+      return {};
+  }
+}
+
+// Per-call activation buffers, reused by the calling thread.
+struct ActBuffers {
+  std::vector<uint8_t> q;
+  std::vector<float> d;
+  std::vector<uint16_t> bf;
+};
+
+// Tokens per task: enough that a task's weight rows are reused from cache, few enough that the
+// task's activations stay in L2 (512 KiB of f32, or of Q8 / bf16).
+int64_t TokenBlock(ActForm form, int64_t cols) {
+  const int64_t bytes_per_token = cols * (form == ActForm::kF32 ? 4 : form == ActForm::kBf16 ? 2 : 1);
+  return std::clamp<int64_t>((512 << 10) / std::max<int64_t>(bytes_per_token, 1), 4, 256) & ~3;
+}
+
+}  // namespace
+
+bool MatMulSupports(WeightType type) { return ChoosePlan(type, 1, {}).fn != nullptr; }
+
+std::string KernelTargets() {
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  std::string s = hwy::TargetName(targets & -targets);  // lowest bit: the best target
+  s += " (Highway)";
+  if (internal::HasAvx512Vnni()) s += " + AVX-512 VNNI";
+  if (internal::HasAvx512Bf16()) s += " + AVX-512 BF16";
+  return s;
+}
+
+Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
+              base::ThreadPool& pool, const MatMulOptions& options) {
+  const Plan plan = ChoosePlan(w.type, n_tokens, options);
+  if (plan.fn == nullptr) {
+    return Unimplemented("fast MatMul has no kernel for weight type " +
+                         std::string(WeightTypeName(w.type)));
+  }
+  const WeightTypeTraits traits = TraitsOf(w.type);
+  if (w.rows <= 0 || w.cols <= 0 || w.cols % traits.block_elems != 0 || n_tokens < 0) {
+    return InvalidArgument("MatMul: bad shape " + std::to_string(w.rows) + "x" +
+                           std::to_string(w.cols) + " for " + std::string(traits.name));
+  }
+  if (n_tokens == 0) return OkStatus();
+
+  GemmArgs base;
+  base.w = w.data;
+  base.row_bytes = RowBytes(w.type, w.cols);
+  base.cols = w.cols;
+  base.x = x;
+  base.y = y;
+  base.ldy = w.rows;
+
+  thread_local ActBuffers caller_acts;  // the caller's: the lambdas below run on other threads
+  ActBuffers& acts = caller_acts;
+  const int64_t tb = TokenBlock(plan.acts, w.cols);
+  const int64_t n_tb = (n_tokens + tb - 1) / tb;
+  // Activation conversion, split by token blocks.
+  if (plan.acts == ActForm::kQ8) {
+    acts.q.resize(n_tokens * w.cols);
+    acts.d.resize(n_tokens * (w.cols / 32));
+    pool.ParallelFor(n_tb, [&](int64_t b, int) {
+      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
+      internal::QuantizeActs(x + t0 * w.cols, t1 - t0, w.cols, acts.q.data() + t0 * w.cols,
+                             acts.d.data() + t0 * (w.cols / 32));
+    });
+    base.xq = {acts.q.data(), acts.d.data()};
+  } else if (plan.acts == ActForm::kBf16) {
+    acts.bf.resize(n_tokens * w.cols);
+    pool.ParallelFor(n_tb, [&](int64_t b, int) {
+      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
+      internal::ConvertToBf16(x + t0 * w.cols, (t1 - t0) * w.cols, acts.bf.data() + t0 * w.cols);
+    });
+    base.xbf = acts.bf.data();
+  }
+
+  // Rows per task: a multiple of 4, about 8 tasks per thread per token block, at most 256 rows.
+  const int64_t want_tasks = static_cast<int64_t>(pool.size()) * 8;
+  int64_t rows_per_task = (w.rows + want_tasks - 1) / want_tasks;
+  rows_per_task = std::clamp<int64_t>((rows_per_task + 3) & ~int64_t{3}, 4, 256);
+  const int64_t n_rb = (w.rows + rows_per_task - 1) / rows_per_task;
+  pool.ParallelFor(n_rb * n_tb, [&](int64_t task, int) {
+    GemmArgs a = base;
+    const int64_t rb = task / n_tb, b = task % n_tb;
+    a.r0 = rb * rows_per_task;
+    a.r1 = std::min(w.rows, a.r0 + rows_per_task);
+    a.t0 = b * tb;
+    a.t1 = std::min(n_tokens, a.t0 + tb);
+    plan.fn(a);
+  });
+  return OkStatus();
+}
+
+}  // namespace tandem::kernels::cpu

@@ -1,0 +1,38 @@
+// Fast matrix products on the CPU: the same contract as ref::MatMul, multithreaded, with SIMD
+// kernels chosen once per call for this CPU (Highway targets; AVX-512 VNNI / BF16 intrinsics where
+// Highway 1.0.3 has no such instruction).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "kernels/ref/ops.h"
+
+namespace tandem::kernels::cpu {
+
+// How F16 weights are multiplied in prefill (n_tokens > 1). Decode always uses F32 FMA.
+enum class F16Prefill {
+  kF32Fma,  // exact products (weights widened to f32)
+  kBf16,    // weights and activations rounded to bf16, f32 accumulation (2x the FMA ceiling)
+};
+
+struct MatMulOptions {
+  F16Prefill f16_prefill = F16Prefill::kF32Fma;
+  bool allow_intrinsics = true;  // false: the portable Highway kernels only (tests compare both)
+};
+
+// y[t, r] = sum_k w[r, k] * x[t, k] for t < n_tokens.   x: [n_tokens, cols]  y: [n_tokens, rows]
+// Types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K. Quantized weights multiply activations quantized
+// to 8 bits per 32-element block (as llama.cpp does), so results differ from ref by that rounding.
+[[nodiscard]] Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
+                            base::ThreadPool& pool, const MatMulOptions& options = {});
+
+// Whether MatMul supports `type`.
+bool MatMulSupports(WeightType type);
+
+// The code paths this CPU gets, e.g. "AVX3 (Highway) + AVX-512 VNNI + AVX-512 BF16".
+std::string KernelTargets();
+
+}  // namespace tandem::kernels::cpu

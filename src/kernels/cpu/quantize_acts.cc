@@ -1,0 +1,74 @@
+// Activation conversions for the fast kernels: Q8 blocks (for int8 dot products) and bf16.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/quantize_acts.cc"
+#include "kernels/cpu/hwy_config.h"
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
+#include <algorithm>
+#include <cmath>
+
+#include "hwy/highway.h"
+#include "kernels/cpu/gemm_internal.h"
+#include "kernels/ref/convert.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tandem::kernels::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t lanes = hn::Lanes(df);
+  constexpr int kBlock = 32;
+  const int64_t nb = cols / kBlock;
+  HWY_ALIGN int32_t qi[kBlock + 64];
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xb = x + t * cols + b * kBlock;
+      float amax = 0;
+      if (lanes <= static_cast<size_t>(kBlock)) {
+        auto m = hn::Zero(df);
+        for (size_t j = 0; j < kBlock; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + j)));
+        amax = hn::GetLane(hn::MaxOfLanes(df, m));
+      } else {
+        for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::abs(xb[j]));
+      }
+      const float scale = amax / 127.0f;
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      d[t * nb + b] = scale;
+      uint8_t* qb = q + t * cols + b * kBlock;
+      if (lanes <= static_cast<size_t>(kBlock)) {
+        const auto vinv = hn::Set(df, inv);
+        for (size_t j = 0; j < kBlock; j += lanes) {
+          hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vinv)), di, qi + j);
+        }
+        for (int j = 0; j < kBlock; ++j) qb[j] = static_cast<uint8_t>(qi[j] + 128);
+      } else {
+        for (int j = 0; j < kBlock; ++j) {
+          qb[j] = static_cast<uint8_t>(static_cast<int>(std::nearbyint(xb[j] * inv)) + 128);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace tandem::kernels::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tandem::kernels::cpu {
+HWY_EXPORT(QuantizeActsImpl);
+namespace internal {
+
+void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActsImpl)(x, n, cols, q, d);
+}
+
+void ConvertToBf16(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = F32ToBf16(x[i]);
+}
+
+}  // namespace internal
+}  // namespace tandem::kernels::cpu
+#endif  // HWY_ONCE

@@ -1,0 +1,220 @@
+// Every fast kernel against the scalar reference: random data, odd and misaligned shapes, every
+// Highway target this CPU supports, with and without the AVX-512 intrinsics paths.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "hwy/targets.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/ref/convert.h"
+#include "kernels/ref/ops.h"
+#include "kernels/ref/quant.h"
+
+namespace tandem::kernels {
+namespace {
+
+// ||a - b|| / ||b||
+double NormalisedError(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+std::vector<float> RandomFloats(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+// Random weights of `type` (K-quants: random blocks with sane scales), at `offset` bytes past a
+// 64-byte boundary to exercise misaligned loads. `storage` owns the bytes.
+ref::MatRef MakeWeights(WeightType type, int64_t rows, int64_t cols, int offset, std::mt19937& rng,
+                        std::vector<uint8_t>& storage) {
+  const uint64_t row_bytes = RowBytes(type, cols);
+  storage.assign(rows * row_bytes + 128, 0);
+  uint8_t* base = storage.data();
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 + offset;
+  if (type == WeightType::kQ4_K || type == WeightType::kQ6_K) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (uint64_t i = 0; i < rows * row_bytes; ++i) base[i] = static_cast<uint8_t>(byte(rng));
+    const int64_t n_blocks = rows * cols / kQK_K;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      if (type == WeightType::kQ4_K) {
+        auto* blk = reinterpret_cast<BlockQ4_K*>(base + b * sizeof(BlockQ4_K));
+        blk->d = F32ToFp16(0.01f);
+        blk->dmin = F32ToFp16(0.005f);
+      } else {
+        auto* blk = reinterpret_cast<BlockQ6_K*>(base + b * sizeof(BlockQ6_K));
+        blk->d = F32ToFp16(0.002f);
+      }
+    }
+  } else {
+    const std::vector<float> f = RandomFloats(rows * cols, rng);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_TRUE(ref::QuantizeRow(type, &f[r * cols], base + r * row_bytes, cols).ok());
+    }
+  }
+  return ref::MatRef{type, base, rows, cols};
+}
+
+struct TypeCase {
+  WeightType type;
+  double tolerance;  // normalised error against ref::MatMul
+  int block;         // cols must be a multiple
+};
+
+// Int8 paths quantize activations to 8 bits per block (~0.3% per element): 1e-2 is ~3 sigma at
+// these sizes. BF16 activations (8-bit mantissa) likewise.
+const TypeCase kTypes[] = {
+    {WeightType::kF32, 1e-5, 1},    {WeightType::kF16, 1e-5, 1},
+    {WeightType::kBF16, 1e-2, 1},   {WeightType::kQ8_0, 1e-2, 32},
+    {WeightType::kQ4_0, 1e-2, 32},  {WeightType::kQ4_K, 1e-5, 256},
+    {WeightType::kQ6_K, 1e-5, 256},
+};
+
+struct Shape {
+  int64_t rows, cols_blocks, n_tokens;
+  int offset;
+};
+const Shape kShapes[] = {
+    {1, 1, 1, 0}, {7, 3, 1, 1}, {13, 2, 5, 3}, {33, 5, 17, 0}, {64, 4, 9, 2}, {130, 8, 70, 1},
+    {19, 8, 300, 1},  // more than one token block: activations converted on several threads
+};
+
+void CheckMatMul(const TypeCase& tc, const cpu::MatMulOptions& opt, base::ThreadPool& pool,
+                 const std::string& label) {
+  std::mt19937 rng(1234);
+  for (const Shape& s : kShapes) {
+    // Plain types get odd column counts; block types a whole number of blocks.
+    const int64_t cols = tc.block == 1 ? s.cols_blocks * 37 + 3 : s.cols_blocks * tc.block;
+    std::vector<uint8_t> storage;
+    const ref::MatRef w = MakeWeights(tc.type, s.rows, cols, s.offset, rng, storage);
+    std::vector<float> xs = RandomFloats(s.n_tokens * cols + 1, rng);
+    const float* x = xs.data() + 1;  // misaligned by one float
+    std::vector<float> want(s.n_tokens * s.rows), got(s.n_tokens * s.rows, NAN);
+    ASSERT_TRUE(ref::MatMul(w, x, s.n_tokens, want.data()).ok());
+    ASSERT_TRUE(cpu::MatMul(w, x, s.n_tokens, got.data(), pool, opt).ok());
+    EXPECT_LT(NormalisedError(got, want), tc.tolerance)
+        << label << " " << WeightTypeName(tc.type) << " rows=" << s.rows << " cols=" << cols
+        << " tokens=" << s.n_tokens << " offset=" << s.offset;
+  }
+}
+
+// Runs `fn(label)` once per Highway target this CPU supports, then restores the default.
+template <class Fn>
+void ForEachTarget(const Fn& fn) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    fn(std::string(hwy::TargetName(target)));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(CpuMatMul, MatchesReferenceOnEveryTarget) {
+  base::ThreadPool pool(3);
+  ForEachTarget([&](const std::string& target) {
+    for (const TypeCase& tc : kTypes) {
+      cpu::MatMulOptions portable;
+      portable.allow_intrinsics = false;
+      CheckMatMul(tc, portable, pool, target + " portable");
+    }
+  });
+}
+
+TEST(CpuMatMul, IntrinsicsPathsMatchReference) {
+  base::ThreadPool pool(2);
+  for (const TypeCase& tc : kTypes) CheckMatMul(tc, {}, pool, "default");
+  cpu::MatMulOptions bf16;
+  bf16.f16_prefill = cpu::F16Prefill::kBf16;
+  CheckMatMul({WeightType::kF16, 1e-2, 1}, bf16, pool, "f16 as bf16");
+}
+
+TEST(CpuMatMul, SingleThreadEqualsMultiThread) {
+  base::ThreadPool one(1), three(3);
+  std::mt19937 rng(7);
+  std::vector<uint8_t> storage;
+  const ref::MatRef w = MakeWeights(WeightType::kQ8_0, 301, 256, 0, rng, storage);
+  const std::vector<float> x = RandomFloats(11 * 256, rng);
+  std::vector<float> a(11 * 301), b(11 * 301);
+  ASSERT_TRUE(cpu::MatMul(w, x.data(), 11, a.data(), one).ok());
+  ASSERT_TRUE(cpu::MatMul(w, x.data(), 11, b.data(), three).ok());
+  EXPECT_EQ(a, b);
+}
+
+TEST(CpuMatMul, RejectsUnsupportedTypeAndBadShape) {
+  base::ThreadPool pool(1);
+  std::vector<uint8_t> bytes(1024);
+  std::vector<float> x(64), y(4);
+  EXPECT_FALSE(cpu::MatMul({WeightType::kQ5_0, bytes.data(), 1, 32}, x.data(), 1, y.data(), pool).ok());
+  EXPECT_FALSE(cpu::MatMul({WeightType::kQ8_0, bytes.data(), 1, 33}, x.data(), 1, y.data(), pool).ok());
+  EXPECT_FALSE(cpu::KernelTargets().empty());
+}
+
+struct AttnCase {
+  int n_heads, n_kv_heads, head_dim;
+  int64_t pos, n_tokens;
+};
+
+TEST(CpuAttention, MatchesReferenceOnEveryTarget) {
+  const AttnCase cases[] = {
+      {4, 4, 8, 0, 1}, {4, 4, 8, 0, 37}, {8, 2, 64, 5, 20}, {6, 3, 20, 70, 1}, {32, 8, 64, 3, 130},
+  };
+  base::ThreadPool pool(3);
+  ForEachTarget([&](const std::string& target) {
+    std::mt19937 rng(99);
+    for (const AttnCase& c : cases) {
+      const int64_t n_ctx = c.pos + c.n_tokens;
+      const int64_t qd = int64_t{c.n_heads} * c.head_dim, kvd = int64_t{c.n_kv_heads} * c.head_dim;
+      const std::vector<float> q = RandomFloats(c.n_tokens * qd, rng);
+      const std::vector<float> k = RandomFloats(n_ctx * kvd, rng);
+      const std::vector<float> v = RandomFloats(n_ctx * kvd, rng);
+      const ref::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
+      std::vector<float> want(c.n_tokens * qd), got(c.n_tokens * qd, NAN), scores(n_ctx);
+      for (int64_t t = 0; t < c.n_tokens; ++t) {
+        ref::Attention(&q[t * qd], k.data(), v.data(), c.pos + t + 1, shape, scores.data(),
+                       &want[t * qd]);
+      }
+      cpu::AttentionBatch b{q.data(), c.n_tokens, c.pos, k.data(), v.data(), shape, got.data()};
+      cpu::CausalAttention(b, pool);
+      EXPECT_LT(NormalisedError(got, want), 1e-5)
+          << target << " heads=" << c.n_heads << "/" << c.n_kv_heads << " hd=" << c.head_dim
+          << " pos=" << c.pos << " n=" << c.n_tokens;
+    }
+  });
+}
+
+TEST(ThreadPool, RunsEveryTaskOnceAndCanBeShared) {
+  base::ThreadPool pool(3);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::atomic<int>> hits(97);
+    pool.ParallelFor(97, [&](int64_t task, int thread) {
+      EXPECT_GE(thread, 0);
+      EXPECT_LT(thread, 3);
+      hits[task].fetch_add(1);
+    });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+  }
+  // Two callers (a prefill and a decode) share one pool: their loops are serialised.
+  std::atomic<int64_t> sum{0};
+  auto work = [&] {
+    for (int i = 0; i < 20; ++i) pool.ParallelFor(10, [&](int64_t t, int) { sum += t; });
+  };
+  std::thread other(work);
+  work();
+  other.join();
+  EXPECT_EQ(sum.load(), 2 * 20 * 45);
+}
+
+}  // namespace
+}  // namespace tandem::kernels
