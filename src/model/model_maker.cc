@@ -130,8 +130,8 @@ const std::vector<ModelShape>& BuiltinShapes() {
   static const std::vector<ModelShape> kShapes = {
       // name, arch, layers, d, heads, kv heads, ff, vocab, ctx, rope base, llama3 factor, tied
       {"stories-like", "llama", 5, 64, 8, 4, 172, 512, 512, 10000.0f, 0, false},
-      // demo: GQA 4:1 with one KV head, a small vocabulary so the LM head stays cheap
-      {"demo", "llama", 4, 256, 4, 1, 768, 512, 8192, 10000.0f, 0, false},
+      // demo: two heads sharing one KV head, a small vocabulary so the LM head stays cheap
+      {"demo", "llama", 4, 128, 2, 1, 512, 512, 8192, 10000.0f, 0, false},
       {"tiny", "llama", 8, 256, 4, 1, 896, 32000, 16384, 10000.0f, 0, false},
       {"llama-3.2-1b", "llama", 16, 2048, 32, 8, 8192, 128256, 131072, 500000.0f, 32, true},
       {"llama-3.1-8b", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, 500000.0f, 8, false},

@@ -28,10 +28,10 @@ namespace {
 struct DemoArgs {
   std::string model;  // empty: generate the demo model
   std::string shape = "demo";
-  double scale = 1e-3;       // of the reference pair
-  double link_factor = 1.0;  // link = 10 GbE x scale x link_factor
+  double scale = 4e-5;       // of the reference pair
+  double link_factor = 100;  // link = 10 GbE x scale x link_factor (see --help)
   int prompt_tokens = 2048;
-  int gen = 32;
+  int gen = 16;
   std::string codec = "f16";
   uint32_t chunk = 0;
   bool json = false;
