@@ -3,9 +3,11 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -14,7 +16,12 @@
 #include "model/llama_model.h"
 #include "runtime/kv_stream.h"
 #include "runtime/request.h"
+#include "runtime/plan_inputs.h"
+#include "cluster/discovery.h"
+#include "cluster/topology_json.h"
 #include "server/peer_client.h"
+#include "server/placement_policy.h"
+#include "kernels/cpu/ceilings.h"
 #include "transport/auth.h"
 #include "transport/tcp.h"
 
@@ -49,13 +56,90 @@ struct Node::Impl {
   std::atomic<uint64_t> next_request{1};
   std::atomic<bool> stopping{false};
   static constexpr size_t kMaxTraces = 256;
+  planner::DeviceProfile profile;  // this node's device, as the planner sees it
+  std::unique_ptr<cluster::Discovery> discovery;
+  int64_t started_ns = 0;
+  // Peers to consider: --peer addresses and discovered members (host:http_port).
+  std::vector<std::string> PeerAddresses() const;
+  std::string ClusterJson() const;
+  std::unique_ptr<PlacementPolicy> policy;
 
   void ServeData();
   void RegisterRoutes();
   bool Authorized(const httplib::Request& req) const;
   void Generate(const httplib::Request& req, httplib::Response& res);
   void StoreTrace(const runtime::RequestTrace& t);
+  // The planner's choice among this node alone and each reachable peer prefilling for it.
+  StatusOr<Decision> AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens);
 };
+
+namespace {
+
+// This node's device: the emulated one, or measured with our kernels (a short GEMM and a read
+// of a buffer larger than the last-level cache).
+planner::DeviceProfile MeasureProfile(const NodeOptions& o) {
+  if (o.emulation.enabled()) return runtime::EmulatedProfile(o.node_id, o.emulation, 64e9);
+  base::ThreadPool pool(1);
+  kernels::cpu::GemmShape shape;
+  shape.rows = 1024;
+  shape.cols = 1024;
+  shape.n_tokens = 128;
+  runtime::DeviceEmulation measured;
+  auto flops = kernels::cpu::MeasureGemm(kernels::WeightType::kF16, shape, pool, 1);
+  measured.flops = flops.ok() ? *flops : 1e10;
+  measured.bandwidth = kernels::cpu::MeasureReadBandwidth(pool, 256ull << 20, 1);
+  return runtime::EmulatedProfile(o.node_id, measured, 64e9);
+}
+
+}  // namespace
+
+std::vector<std::string> Node::Impl::PeerAddresses() const {
+  std::vector<std::string> out = opts.peers;
+  if (discovery) {
+    for (const cluster::Member& m : discovery->Members()) {
+      const std::string addr = m.address + ":" + std::to_string(m.http_port);
+      if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
+    }
+  }
+  return out;
+}
+
+std::string Node::Impl::ClusterJson() const {
+  cluster::TopologyView v;
+  v.self.node_id = opts.node_id;
+  v.self.address = opts.host;
+  v.self.http_port = opts.http_port;
+  v.self.data_port = listener->port();
+  v.self.first_seen_ns = started_ns;
+  v.now_ns = NowNs();
+  v.self.last_seen_ns = v.now_ns;
+  if (discovery) {
+    v.members = discovery->Members();
+    v.version = discovery->version();
+  }
+  v.profiles_json[opts.node_id] =
+      json{{"flops", profile.peak_flops[0]}, {"bandwidth", profile.peak_bandwidth},
+           {"memory", profile.memory_total_bytes}, {"emulated", opts.emulation.enabled()}}
+          .dump();
+  return cluster::TopologyJson(v);
+}
+
+StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens) {
+  std::vector<PeerCandidate> peers;
+  for (const std::string& addr : PeerAddresses()) {
+    auto p = ResolvePeer(addr, opts.cluster_key);
+    if (!p.ok()) {
+      spdlog::warn("node={} peer {} left out of placement: {}", opts.node_id, addr,
+                   p.status().ToString());
+      continue;
+    }
+    PeerCandidate c{p->node_id, p->host, p->data_port, p->clock_offset_ns, p->rtt_ms / 1e3};
+    c.profile = runtime::EmulatedProfile(p->node_id, {p->flops, p->bandwidth, p->memory}, 64e9);
+    c.link_bytes_per_s = p->link_bytes_per_s;
+    if (p->flops > 0 && p->bandwidth > 0) peers.push_back(c);
+  }
+  return policy->Decide(peers, prompt_tokens, gen_tokens);
+}
 
 namespace {
 
@@ -138,7 +222,16 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   }
   if (spec.prompt.empty()) return JsonError(res, 400, "the prompt is empty");
   const json pj = body.value("placement", json::object());
-  auto mode = runtime::ParsePlacementMode(pj.value("mode", "local"));
+  const std::string mode_name = pj.value("mode", PeerAddresses().empty() ? "local" : "auto");
+  std::optional<Decision> decision;
+  if (mode_name == "auto") {
+    auto d = AutoPlacement(static_cast<int64_t>(spec.prompt.size()), spec.gen.n_predict);
+    if (!d.ok()) return JsonError(res, 400, d.status().message());
+    if (!d->change.empty()) spdlog::info("node={} {}", opts.node_id, d->change);
+    decision = *d;
+  }
+  auto mode = decision ? StatusOr<runtime::PlacementMode>(decision->placement.mode)
+                       : runtime::ParsePlacementMode(mode_name);
   if (!mode.ok()) return JsonError(res, 400, mode.status().message());
   const auto codec = kv::ParseKvCodec(pj.value("codec", "f16"));
   if (!codec) return JsonError(res, 400, "unknown KV codec (f16, q8)");
@@ -147,7 +240,9 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   placement.codec = *codec;
   placement.reason = pj.value("reason", "requested by the client");
   std::string resolve_error;
-  if (*mode != runtime::PlacementMode::kLocal) {
+  if (decision) {
+    placement = decision->placement;
+  } else if (*mode != runtime::PlacementMode::kLocal) {
     auto peer = ResolvePeer(pj.value("prefill_peer", ""), opts.cluster_key);
     if (peer.ok()) {
       placement.prefill_node_id = peer->node_id;
@@ -168,6 +263,9 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
     r->trace.fallback_reason = resolve_error;
     r->trace.placement =
         std::string(runtime::PlacementModeName(*mode)) + " (fell back to local prefill)";
+  }
+  if (r->trace.link_gb_per_s > 0 && r->trace.fallback_reason.empty()) {
+    policy->ObserveLink(r->trace.prefill_node, r->trace.link_gb_per_s * 1e9);
   }
   StoreTrace(r->trace);
   spdlog::info("node={} {}", opts.node_id, r->trace.LogLine());
@@ -191,13 +289,20 @@ void Node::Impl::RegisterRoutes() {
                          {"data_port", listener->port()},
                          {"model_fingerprint", model->fingerprint()},
                          {"tokenizer_hash", model->tokenizer().Fingerprint()},
-                         {"emulation", opts.emulation.ToString()}}
+                         {"emulation", opts.emulation.ToString()},
+                         {"profile", {{"flops", profile.peak_flops[0]},
+                                      {"bandwidth", profile.peak_bandwidth},
+                                      {"memory", profile.memory_total_bytes}}},
+                         {"link_bytes_per_s", opts.link_bytes_per_s}}
                         .dump(),
                     "application/json");
   });
   http.Get("/v1/clock", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
     res.set_content(json{{"ns", NowNs()}}.dump(), "application/json");
+  });
+  http.Get("/cluster", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(ClusterJson(), "application/json");
   });
   http.Post("/v1/generate",
             [this](const httplib::Request& req, httplib::Response& res) { Generate(req, res); });
@@ -232,12 +337,27 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
     impl->opts.node_id = opts.host + ":" + std::to_string(opts.http_port);
   }
   ASSIGN_OR_RETURN(impl->model, model::LlamaModel::Load(opts.model_path));
+  impl->profile = MeasureProfile(impl->opts);
+  impl->policy =
+      std::make_unique<PlacementPolicy>(runtime::PlannerShape(*impl->model), impl->profile);
   const uint16_t data_port = opts.data_port != 0 ? opts.data_port : opts.http_port + 1;
   ASSIGN_OR_RETURN(impl->listener, transport::FrameListener::Listen(opts.host, data_port));
   impl->RegisterRoutes();
   if (!impl->http.bind_to_port(opts.host.c_str(), opts.http_port)) {
     return Unavailable("cannot listen on " + opts.host + ":" + std::to_string(opts.http_port) +
                        " (port in use?)");
+  }
+  impl->started_ns = NowNs();
+  if (opts.discovery && !opts.cluster_key.empty()) {
+    cluster::DiscoveryOptions d;
+    d.node_id = impl->opts.node_id;
+    d.cluster_key = opts.cluster_key;
+    d.http_port = opts.http_port;
+    d.data_port = data_port;
+    d.interface_address = opts.discovery_interface.empty() ? opts.host : opts.discovery_interface;
+    d.unicast_port = 0;  // several nodes may share a host
+    d.ipv6 = false;
+    ASSIGN_OR_RETURN(impl->discovery, cluster::Discovery::Start(d));
   }
   Impl* p = impl.get();
   impl->http_thread = std::thread([p] { p->http.listen_after_bind(); });
@@ -258,6 +378,7 @@ void Node::Wait() {
 
 void Node::Stop() {
   if (impl_->stopping.exchange(true)) return;
+  if (impl_->discovery) impl_->discovery->Stop();
   impl_->http.stop();
   impl_->listener->Close();
   if (impl_->http_thread.joinable()) impl_->http_thread.join();

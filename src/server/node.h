@@ -6,6 +6,7 @@
 //        GET  /v1/clock                    this node's clock, for offset estimates (key required)
 //        POST /v1/generate                 run a request here, optionally prefilled by a peer
 //        GET  /v1/requests/{id}/trace      the request's trace (JSON)
+//        GET  /cluster                     topology: this node, discovered members, profiles
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,8 @@ struct NodeOptions {
   double link_bytes_per_s = 0;     // token-bucket shaping of the KV we send; 0: off
   std::vector<std::string> peers;  // host:http_port of other nodes
   kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
+  bool discovery = true;            // UDP multicast beacons (needs a cluster key)
+  std::string discovery_interface;  // address to send/receive multicast on; default: host
 };
 
 class Node {

@@ -49,6 +49,11 @@ StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& clust
   p.host = hp.first;
   p.http_port = hp.second;
   p.data_port = j.value("data_port", uint16_t{0});
+  const auto profile = j.value("profile", nlohmann::json::object());
+  p.flops = profile.value("flops", 0.0);
+  p.bandwidth = profile.value("bandwidth", 0.0);
+  p.memory = profile.value("memory", 0.0);
+  p.link_bytes_per_s = j.value("link_bytes_per_s", 0.0);
   double best_rtt = 1e18;
   for (int i = 0; i < 5; ++i) {
     const int64_t t0 = NowNs();

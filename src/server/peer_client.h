@@ -15,6 +15,11 @@ struct PeerInfo {
   uint16_t data_port = 0;
   int64_t clock_offset_ns = 0;  // peer clock minus ours, from the lowest-RTT of a few round trips
   double rtt_ms = 0;
+  // The peer's device as it states it (emulated device, or measured): 0 when unknown.
+  double flops = 0;
+  double bandwidth = 0;
+  double memory = 0;
+  double link_bytes_per_s = 0;  // its shaped link, 0 when not shaped
 };
 
 // "host:port" -> host, port.

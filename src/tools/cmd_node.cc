@@ -71,6 +71,9 @@ void AddNodeCommand(CLI::App& app, int& exit_code) {
                   "Shape the KV this node sends to BYTES/s with a token bucket (e.g. 2M)");
   cmd->add_option("--kv-type", a->kv_type, "KV cache values: f16 (as llama.cpp) or f32")
       ->capture_default_str();
+  cmd->add_flag("!--no-discovery", a->opts.discovery, "Do not send or listen for UDP beacons");
+  cmd->add_option("--discovery-interface", a->opts.discovery_interface,
+                  "Address for multicast beacons (default: --host)");
   cmd->callback([a, &exit_code] { exit_code = RunNode(*a); });
 }
 

@@ -1,0 +1,79 @@
+#include "server/placement_policy.h"
+
+#include "planner/placement.h"
+
+namespace tandem::server {
+namespace {
+
+constexpr double kAssumedLinkBytesPerS = 1.25e9;  // 10 GbE until something is measured
+constexpr double kLinkSmoothing = 0.5;            // weight of the newest measurement
+
+}  // namespace
+
+PlacementPolicy::PlacementPolicy(planner::ModelShape shape, planner::DeviceProfile self)
+    : shape_(std::move(shape)), self_(std::move(self)) {}
+
+void PlacementPolicy::ObserveLink(const std::string& peer, double bytes_per_s) {
+  if (!(bytes_per_s > 0)) return;
+  std::lock_guard<std::mutex> l(mu_);
+  auto [it, fresh] = measured_link_.emplace(peer, bytes_per_s);
+  if (!fresh) it->second = kLinkSmoothing * bytes_per_s + (1 - kLinkSmoothing) * it->second;
+}
+
+double PlacementPolicy::LinkEstimate(const PeerCandidate& peer) const {
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto it = measured_link_.find(peer.node_id); it != measured_link_.end()) return it->second;
+  return peer.link_bytes_per_s > 0 ? peer.link_bytes_per_s : kAssumedLinkBytesPerS;
+}
+
+StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& peers,
+                                           int64_t prompt_tokens, int64_t gen_tokens) {
+  planner::Topology t;
+  t.devices.push_back(self_);
+  for (const PeerCandidate& p : peers) {
+    planner::DeviceProfile d = p.profile;
+    d.name = p.node_id;
+    t.devices.push_back(d);
+    planner::LinkProfile link;
+    link.name = self_.name + "-" + p.node_id;
+    link.bandwidth = LinkEstimate(p);
+    link.rtt_s = p.rtt_s > 0 ? p.rtt_s : 1e-4;
+    link.alpha_s = link.rtt_s / 2;
+    t.links.push_back({self_.name, p.node_id, link});
+  }
+  const planner::Request req{prompt_tokens, gen_tokens};
+  // This node owns the request, so it decodes: keep the candidates that decode here.
+  planner::Plan plan;
+  for (const planner::Candidate& c : planner::EnumerateCandidates(shape_, t, req)) {
+    if (c.placement.decode_device == 0) plan.candidates.push_back(c);
+  }
+  plan.winner = planner::PickWinner(plan.candidates);
+  if (plan.winner < 0) return Unavailable("no placement fits this request in memory");
+  plan.reason = planner::ExplainWinner(plan, shape_, t, req);
+  const planner::Candidate& w = plan.candidates[plan.winner];
+  Decision d;
+  d.label = planner::CandidateLabel(w, t);
+  d.reason = plan.reason;
+  d.predicted_ttft_s = w.prediction.ttft_s;
+  d.predicted_total_s = w.prediction.total_s;
+  runtime::Placement& p = d.placement;
+  p.reason = d.reason;  // starts with the label
+  if (w.placement.mode != planner::Mode::kColocated) {
+    const PeerCandidate& peer = peers[w.placement.prefill_device - 1];
+    p.mode = w.placement.mode == planner::Mode::kStreamed ? runtime::PlacementMode::kStreamed
+                                                          : runtime::PlacementMode::kAfterPrefill;
+    p.codec = w.placement.codec == planner::KvCodec::kQ8 ? kv::KvCodec::kQ8 : kv::KvCodec::kF16;
+    p.prefill_node_id = peer.node_id;
+    p.prefill_host = peer.host;
+    p.prefill_data_port = peer.data_port;
+    p.clock_offset_ns = peer.clock_offset_ns;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (!last_label_.empty() && last_label_ != d.label) {
+    d.change = "placement changed from '" + last_label_ + "' to '" + d.label + "': " + d.reason;
+  }
+  last_label_ = d.label;
+  return d;
+}
+
+}  // namespace tandem::server
