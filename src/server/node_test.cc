@@ -93,6 +93,7 @@ json Request(int n_predict, const std::string& mode = "local", const std::string
   json j = {{"prompt", "Once upon a time, there was a little girl named Lily. She"},
             {"n_predict", n_predict},
             {"temperature", 0.0}};
+  j["placement"] = {{"mode", mode}};
   if (mode != "local") j["placement"] = {{"mode", mode}, {"prefill_peer", peer}, {"codec", codec}};
   return j;
 }

@@ -69,7 +69,8 @@ StatusOr<ClusterBenchResult> RunClusterBench(const ClusterBenchOptions& o) {
   json base = {{"prompt_ids", PromptIds(o.prompt_tokens, o.seed)},
                {"n_predict", o.gen},
                {"temperature", 0.0},
-               {"ignore_eos", true}};
+               {"ignore_eos", true},
+               {"placement", {{"mode", "local"}}}};
   auto remote = [&](const char* mode) {
     json r = base;
     r["placement"] = {{"mode", mode},
