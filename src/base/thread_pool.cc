@@ -37,11 +37,12 @@ int ThreadPool::HardwareThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-void ThreadPool::RunTasks(int thread) {
+void ThreadPool::RunTasks(Loop& loop, int thread) {
   for (;;) {
-    const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= n_tasks_) return;
-    (*fn_)(task, thread);
+    const int64_t task = loop.next.fetch_add(1, std::memory_order_relaxed);
+    if (task >= loop.n_tasks) return;
+    (*loop.fn)(task, thread);
+    loop.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
@@ -52,16 +53,18 @@ void ThreadPool::WorkerLoop(int thread) {
          ++i) {
       CpuRelax();
     }
+    std::shared_ptr<Loop> loop;
     {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait(lock, [&] { return generation_.load() != seen; });
       if (stop_) return;
       seen = generation_.load();
+      loop = loop_;
     }
-    RunTasks(thread);
-    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    RunTasks(*loop, thread);
+    if (loop->done.load(std::memory_order_acquire) == loop->n_tasks) {
       std::lock_guard<std::mutex> lock(mu_);
-      done_.notify_one();
+      done_.notify_all();
     }
   }
 }
@@ -74,22 +77,22 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mu_);
+  auto loop = std::make_shared<Loop>();
+  loop->fn = &fn;
+  loop->n_tasks = n_tasks;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_tasks_ = n_tasks;
-    next_task_.store(0);
-    busy_workers_.store(n_threads_ - 1);
+    loop_ = loop;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  RunTasks(0);
-  for (int i = 0; i < kSpinIterations && busy_workers_.load(std::memory_order_acquire) != 0; ++i) {
-    CpuRelax();
-  }
+  RunTasks(*loop, 0);
+  // Every task is claimed; wait until the ones other threads run have finished. `fn` stays
+  // untouched by late workers: they find no task left.
+  auto finished = [&] { return loop->done.load(std::memory_order_acquire) == n_tasks; };
+  for (int i = 0; i < kSpinIterations && !finished(); ++i) CpuRelax();
   std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return busy_workers_.load() == 0; });
-  fn_ = nullptr;
+  done_.wait(lock, finished);
 }
 
 }  // namespace tandem::base

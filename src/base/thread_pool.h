@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -34,7 +35,6 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int thread);
-  void RunTasks(int thread);
 
   const int n_threads_;
   std::vector<std::thread> workers_;
@@ -42,14 +42,20 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  // The current loop. Workers spin briefly on generation_ before sleeping on wake_, so the many
-  // short loops of a decode step do not each pay a futex wake-up.
-  const std::function<void(int64_t, int)>* fn_ = nullptr;
-  int64_t n_tasks_ = 0;
-  std::atomic<int64_t> next_task_{0};
-  std::atomic<int> busy_workers_{0};       // workers still inside the current loop
-  std::atomic<uint64_t> generation_{0};    // bumped (under mu_) for each loop
-  bool stop_ = false;                      // guarded by mu_
+  // One ParallelFor. Shared with the workers, so a worker that wakes late (the machine is busy)
+  // finds an exhausted loop instead of holding up the caller: the caller waits for the tasks to
+  // finish, not for every worker to check in.
+  struct Loop {
+    const std::function<void(int64_t, int)>* fn = nullptr;
+    int64_t n_tasks = 0;
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+  static void RunTasks(Loop& loop, int thread);
+
+  std::shared_ptr<Loop> loop_;          // guarded by mu_
+  std::atomic<uint64_t> generation_{0};  // bumped (under mu_) for each loop
+  bool stop_ = false;                    // guarded by mu_
 };
 
 }  // namespace tandem::base

@@ -77,9 +77,8 @@ struct TypeCase {
 // Int8 paths quantize activations to 8 bits per block (~0.3% per element): 1e-2 is ~3 sigma at
 // these sizes. BF16 activations (8-bit mantissa) likewise.
 const TypeCase kTypes[] = {
-    {WeightType::kF32, 1e-5, 1},    {WeightType::kF16, 1e-5, 1},
-    {WeightType::kBF16, 1e-2, 1},   {WeightType::kQ8_0, 1e-2, 32},
-    {WeightType::kQ4_0, 1e-2, 32},  {WeightType::kQ4_K, 1e-5, 256},
+    {WeightType::kF32, 1e-5, 1},    {WeightType::kF16, 1e-5, 1},   {WeightType::kBF16, 1e-2, 1},
+    {WeightType::kQ8_0, 1e-2, 32},  {WeightType::kQ4_0, 1e-2, 32}, {WeightType::kQ4_K, 1e-5, 256},
     {WeightType::kQ6_K, 1e-5, 256},
 };
 
@@ -88,8 +87,9 @@ struct Shape {
   int offset;
 };
 const Shape kShapes[] = {
-    {1, 1, 1, 0}, {7, 3, 1, 1}, {13, 2, 5, 3}, {33, 5, 17, 0}, {64, 4, 9, 2}, {130, 8, 70, 1},
-    {19, 8, 300, 1},  // more than one token block: activations converted on several threads
+    {1, 1, 1, 0},  {7, 3, 1, 1},    {13, 2, 5, 3},   {33, 5, 17, 0},
+    {64, 4, 9, 2}, {130, 8, 70, 1}, {19, 8, 300, 1},  // more than one token block: activations
+                                                      // converted on several threads
 };
 
 void CheckMatMul(const TypeCase& tc, const cpu::MatMulOptions& opt, base::ThreadPool& pool,
@@ -156,8 +156,10 @@ TEST(CpuMatMul, RejectsUnsupportedTypeAndBadShape) {
   base::ThreadPool pool(1);
   std::vector<uint8_t> bytes(1024);
   std::vector<float> x(64), y(4);
-  EXPECT_FALSE(cpu::MatMul({WeightType::kQ5_0, bytes.data(), 1, 32}, x.data(), 1, y.data(), pool).ok());
-  EXPECT_FALSE(cpu::MatMul({WeightType::kQ8_0, bytes.data(), 1, 33}, x.data(), 1, y.data(), pool).ok());
+  EXPECT_FALSE(
+      cpu::MatMul({WeightType::kQ5_0, bytes.data(), 1, 32}, x.data(), 1, y.data(), pool).ok());
+  EXPECT_FALSE(
+      cpu::MatMul({WeightType::kQ8_0, bytes.data(), 1, 33}, x.data(), 1, y.data(), pool).ok());
   EXPECT_FALSE(cpu::KernelTargets().empty());
 }
 

@@ -35,8 +35,8 @@ kv::KvLayout KvLayoutFor(const LlamaConfig& config, int64_t n_ctx);
 
 // Which kernels a Forward runs.
 struct ForwardOptions {
-  bool reference = false;             // the scalar kernels::ref oracle instead of kernels::cpu
-  base::ThreadPool* pool = nullptr;   // not owned; null: a private single-thread pool
+  bool reference = false;            // the scalar kernels::ref oracle instead of kernels::cpu
+  base::ThreadPool* pool = nullptr;  // not owned; null: a private single-thread pool
   kernels::cpu::MatMulOptions matmul;
 };
 

@@ -7,21 +7,21 @@
 #include <atomic>
 #include <deque>
 #include <map>
-#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "base/clock.h"
-#include "model/llama_model.h"
-#include "runtime/kv_stream.h"
-#include "runtime/request.h"
-#include "runtime/plan_inputs.h"
 #include "cluster/discovery.h"
 #include "cluster/topology_json.h"
+#include "kernels/cpu/ceilings.h"
+#include "model/llama_model.h"
+#include "runtime/kv_stream.h"
+#include "runtime/plan_inputs.h"
+#include "runtime/request.h"
 #include "server/peer_client.h"
 #include "server/placement_policy.h"
-#include "kernels/cpu/ceilings.h"
 #include "transport/auth.h"
 #include "transport/tcp.h"
 
@@ -117,10 +117,12 @@ std::string Node::Impl::ClusterJson() const {
     v.members = discovery->Members();
     v.version = discovery->version();
   }
-  v.profiles_json[opts.node_id] =
-      json{{"flops", profile.peak_flops[0]}, {"bandwidth", profile.peak_bandwidth},
-           {"memory", profile.memory_total_bytes}, {"emulated", opts.emulation.enabled()}}
-          .dump();
+  v.profiles_json[opts.node_id] = json{
+      {"flops", profile.peak_flops[0]},
+      {"bandwidth", profile.peak_bandwidth},
+      {"memory", profile.memory_total_bytes},
+      {"emulated",
+       opts.emulation.enabled()}}.dump();
   return cluster::TopologyJson(v);
 }
 
@@ -290,9 +292,10 @@ void Node::Impl::RegisterRoutes() {
                          {"model_fingerprint", model->fingerprint()},
                          {"tokenizer_hash", model->tokenizer().Fingerprint()},
                          {"emulation", opts.emulation.ToString()},
-                         {"profile", {{"flops", profile.peak_flops[0]},
-                                      {"bandwidth", profile.peak_bandwidth},
-                                      {"memory", profile.memory_total_bytes}}},
+                         {"profile",
+                          {{"flops", profile.peak_flops[0]},
+                           {"bandwidth", profile.peak_bandwidth},
+                           {"memory", profile.memory_total_bytes}}},
                          {"link_bytes_per_s", opts.link_bytes_per_s}}
                         .dump(),
                     "application/json");

@@ -28,9 +28,9 @@ struct PeerCandidate {
 
 struct Decision {
   runtime::Placement placement;
-  std::string label;           // "compute-rich → bandwidth-rich, streamed, F16 KV"
-  std::string reason;          // the planner's explanation
-  std::string change;          // non-empty when the placement differs from the previous one
+  std::string label;   // "compute-rich → bandwidth-rich, streamed, F16 KV"
+  std::string reason;  // the planner's explanation
+  std::string change;  // non-empty when the placement differs from the previous one
   double predicted_ttft_s = 0;
   double predicted_total_s = 0;
 };

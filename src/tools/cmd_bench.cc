@@ -118,8 +118,8 @@ int RunSingleBench(const BenchArgs& a) {
   }
   const double peak_rss = PeakRssBytes();  // before the ceilings allocate their buffers
   const double file_bytes = static_cast<double>((*m)->weight_bytes());
-  const double kv_bytes = 2.0 * (*m)->config().n_layers * (a.prompt + a.gen) *
-                          (*m)->config().kv_dim() * sizeof(float);
+  const double kv_bytes =
+      2.0 * (*m)->config().n_layers * (a.prompt + a.gen) * (*m)->config().kv_dim() * sizeof(float);
   const PassCost cost = CostOf(**m, a.prompt);
   const Stats p = Summarise(pp), g = Summarise(tg);
   // Achieved rates and the ceilings measured now, in the same run.
@@ -136,8 +136,11 @@ int RunSingleBench(const BenchArgs& a) {
   }
   bar.Done();
   if (a.json) {
-    nlohmann::json j = {{"model", a.model}, {"prompt_tokens", a.prompt}, {"gen_tokens", a.gen},
-                        {"reps", a.reps}, {"threads", a.threads},
+    nlohmann::json j = {{"model", a.model},
+                        {"prompt_tokens", a.prompt},
+                        {"gen_tokens", a.gen},
+                        {"reps", a.reps},
+                        {"threads", a.threads},
                         {"kernels", kernels::cpu::KernelTargets()},
                         {"prefill_tokens_per_s", StatsJson(p)},
                         {"decode_tokens_per_s", StatsJson(g)},
@@ -165,7 +168,8 @@ int RunSingleBench(const BenchArgs& a) {
   }
   std::printf("\ntg%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GB/s", a.gen, g.median, g.min,
               g.max, tg_bytes / 1e9);
-  if (a.ceilings) std::printf("  = %.0f%% of read bandwidth %.1f GB/s", 100 * tg_bytes / bw, bw / 1e9);
+  if (a.ceilings)
+    std::printf("  = %.0f%% of read bandwidth %.1f GB/s", 100 * tg_bytes / bw, bw / 1e9);
   std::printf("\npeak RSS %.2f GiB = %.2f x weights (%.2f GiB) ; KV %.2f GiB\n",
               peak_rss / (1 << 30), peak_rss / file_bytes, file_bytes / (1 << 30),
               kv_bytes / (1 << 30));
@@ -195,16 +199,23 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-m,--model", a->model, "GGUF model (single-node benchmark)");
   cmd->add_option("-p,--prompt", a->prompt, "Prompt tokens (single node)")->capture_default_str();
   cmd->add_option("-n,--gen", a->gen, "Generated tokens (single node)")->capture_default_str();
-  cmd->add_option("-r,--reps", a->reps, "Repetitions (single node)")->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("-t,--threads", a->threads, "Threads (single node)")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_flag("--f16-bf16", a->f16_bf16, "F16 prefill through bf16 products (faster, rounds weights)");
+  cmd->add_option("-r,--reps", a->reps, "Repetitions (single node)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("-t,--threads", a->threads, "Threads (single node)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_flag("--f16-bf16", a->f16_bf16,
+                "F16 prefill through bf16 products (faster, rounds weights)");
   cmd->add_flag("!--no-ceilings", a->ceilings, "Skip measuring the ceilings (no ratios)");
   cmd->add_option("--prefill-node", a->cluster.prefill_node, "Compute-rich node host:port");
   cmd->add_option("--decode-node", a->cluster.decode_node, "Bandwidth-rich node host:port");
   cmd->add_option("--prompt-tokens", a->cluster.prompt_tokens, "Prompt tokens (pair)")
-      ->capture_default_str()->check(CLI::Range(2, 1 << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--gen-tokens", a->cluster.gen, "Generated tokens (pair)")
-      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--codec", a->cluster.codec, "KV wire codec: f16, q8")->capture_default_str();
   cmd->add_option("--chunk", a->cluster.chunk_tokens, "Prefill chunk tokens (0: whole prompt)");
   cmd->add_flag("--json", a->json, "Print one JSON object");

@@ -11,9 +11,9 @@
 
 #include "model/llama_model.h"
 #include "planner/placement.h"
+#include "runtime/plan_inputs.h"
 #include "sim/catalog.h"
 #include "sim/profile_json.h"
-#include "runtime/plan_inputs.h"
 #include "tools/commands.h"
 
 namespace tandem::tools {

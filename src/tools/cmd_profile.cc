@@ -29,16 +29,16 @@ int RunProfile(const ProfileArgs& a) {
   nlohmann::json j;
   j["threads"] = a.threads;
   j["kernels"] = kernels::cpu::KernelTargets();
-  const double bw = kernels::cpu::MeasureReadBandwidth(
-      pool, static_cast<uint64_t>(a.buffer_mib) << 20, a.reps,
-      [&](double f) { bar.Update(0.3 * f); });
+  const double bw =
+      kernels::cpu::MeasureReadBandwidth(pool, static_cast<uint64_t>(a.buffer_mib) << 20, a.reps,
+                                         [&](double f) { bar.Update(0.3 * f); });
   j["read_bandwidth_gb_s"] = bw / 1e9;
   // Decode GEMV: a Q8_0 matrix of ~285 MB, one token.
   bar.set_label("decode GEMV");
   double gemv_bytes_s = 0;
   kernels::cpu::GemmShape gemv{8192, 32768, 1, {}};
-  auto gemv_flops = kernels::cpu::MeasureGemm(kernels::WeightType::kQ8_0, gemv, pool, a.reps,
-                                              &gemv_bytes_s);
+  auto gemv_flops =
+      kernels::cpu::MeasureGemm(kernels::WeightType::kQ8_0, gemv, pool, a.reps, &gemv_bytes_s);
   if (!gemv_flops.ok()) return ReportError(gemv_flops.status());
   j["decode_gemv_q8_0_gb_s"] = gemv_bytes_s / 1e9;
   bar.Update(0.4);
@@ -93,11 +93,18 @@ void AddProfileCommand(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<ProfileArgs>();
   CLI::App* cmd = app.add_subcommand(
       "profile", "Measure this machine's ceilings with our kernels: memory bandwidth, GEMM FLOP/s");
-  cmd->add_option("-t,--threads", a->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("-t,--threads", a->threads, "Threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--buffer-mib", a->buffer_mib, "Bandwidth buffer, MiB (far above the LLC)")
-      ->capture_default_str()->check(CLI::Range(64, 1 << 16));
-  cmd->add_option("--tokens", a->tokens, "Tokens per GEMM (prefill batch)")->capture_default_str()->check(CLI::Range(1, 8192));
-  cmd->add_option("-r,--reps", a->reps, "Repetitions (median)")->capture_default_str()->check(CLI::Range(1, 1000));
+      ->capture_default_str()
+      ->check(CLI::Range(64, 1 << 16));
+  cmd->add_option("--tokens", a->tokens, "Tokens per GEMM (prefill batch)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8192));
+  cmd->add_option("-r,--reps", a->reps, "Repetitions (median)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([a, &exit_code] { exit_code = RunProfile(*a); });
 }

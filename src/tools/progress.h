@@ -13,7 +13,8 @@ namespace tandem::tools {
 class ProgressBar {
  public:
   explicit ProgressBar(std::string label)
-      : label_(std::move(label)), start_(std::chrono::steady_clock::now()),
+      : label_(std::move(label)),
+        start_(std::chrono::steady_clock::now()),
         tty_(isatty(fileno(stderr)) != 0) {}
   ~ProgressBar() { Done(); }
   ProgressBar(const ProgressBar&) = delete;

@@ -17,14 +17,15 @@ HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-constexpr int64_t kKeyBlock = 64;    // keys per online-softmax step
+constexpr int64_t kKeyBlock = 64;  // keys per online-softmax step
 
 HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   auto acc = hn::Zero(df);
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  for (; i + lanes <= n; i += lanes)
+    acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
   float s = hn::GetLane(hn::SumOfLanes(df, acc));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;

@@ -17,7 +17,7 @@ struct AttentionBatch {
   const float* k = nullptr;  // [n_ctx, n_kv_heads, head_dim], rows [0, pos + n_tokens) valid
   const float* v = nullptr;  // [n_ctx, n_kv_heads, head_dim]
   ref::AttentionShape shape;
-  float* out = nullptr;      // [n_tokens, n_heads, head_dim]
+  float* out = nullptr;  // [n_tokens, n_heads, head_dim]
 };
 
 // Same result as ref::Attention for each token (up to f32 rounding); tasks are (KV head, block of

@@ -82,8 +82,8 @@ double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
   return Median(rates);
 }
 
-StatusOr<double> MeasureGemm(WeightType type, const GemmShape& s, base::ThreadPool& pool,
-                             int reps, double* bytes_per_s) {
+StatusOr<double> MeasureGemm(WeightType type, const GemmShape& s, base::ThreadPool& pool, int reps,
+                             double* bytes_per_s) {
   if (!MatMulSupports(type)) {
     return Unimplemented("no fast kernel for " + std::string(WeightTypeName(type)));
   }

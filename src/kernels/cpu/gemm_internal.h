@@ -17,11 +17,11 @@ struct GemmArgs {
   const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
   uint64_t row_bytes = 0;
   int64_t cols = 0;
-  const float* x = nullptr;  // [n_tokens, cols]
-  QuantizedActs xq;          // set for the int8 kernels
+  const float* x = nullptr;       // [n_tokens, cols]
+  QuantizedActs xq;               // set for the int8 kernels
   const uint16_t* xbf = nullptr;  // [n_tokens, cols] bf16 activations, for the bf16 kernels
-  float* y = nullptr;        // [n_tokens, ldy]
-  int64_t ldy = 0;           // = rows of w
+  float* y = nullptr;             // [n_tokens, ldy]
+  int64_t ldy = 0;                // = rows of w
   int64_t r0 = 0, r1 = 0;
   int64_t t0 = 0, t1 = 0;
 };

@@ -29,8 +29,7 @@ Plan ChoosePlan(WeightType type, int64_t n_tokens, const MatMulOptions& o) {
   const bool vnni = o.allow_intrinsics && internal::HasAvx512Vnni();
   const bool bf16 = o.allow_intrinsics && internal::HasAvx512Bf16();
   switch (type) {
-    case WeightType::kF32:
-      return {internal::GemmF32, ActForm::kF32};
+    case WeightType::kF32: return {internal::GemmF32, ActForm::kF32};
     case WeightType::kF16:
       if (bf16 && n_tokens > 1 && o.f16_prefill == F16Prefill::kBf16) {
         return {internal::GemmF16Bf16Dot, ActForm::kBf16};
@@ -45,12 +44,9 @@ Plan ChoosePlan(WeightType type, int64_t n_tokens, const MatMulOptions& o) {
     case WeightType::kQ4_0:
       if (vnni) return {internal::GemmQ4_0Vnni, ActForm::kQ8};
       return {internal::GemmQ4_0, ActForm::kF32};
-    case WeightType::kQ4_K:
-      return {internal::GemmQ4_K, ActForm::kF32};
-    case WeightType::kQ6_K:
-      return {internal::GemmQ6_K, ActForm::kF32};
-    default:
-      return {};
+    case WeightType::kQ4_K: return {internal::GemmQ4_K, ActForm::kF32};
+    case WeightType::kQ6_K: return {internal::GemmQ6_K, ActForm::kF32};
+    default: return {};
   }
 }
 
@@ -64,7 +60,9 @@ struct ActBuffers {
 // Tokens per task: enough that a task's weight rows are reused from cache, few enough that the
 // task's activations stay in L2 (512 KiB of f32, or of Q8 / bf16).
 int64_t TokenBlock(ActForm form, int64_t cols) {
-  const int64_t bytes_per_token = cols * (form == ActForm::kF32 ? 4 : form == ActForm::kBf16 ? 2 : 1);
+  const int64_t bytes_per_token = cols * (form == ActForm::kF32    ? 4
+                                          : form == ActForm::kBf16 ? 2
+                                                                   : 1);
   return std::clamp<int64_t>((512 << 10) / std::max<int64_t>(bytes_per_token, 1), 4, 256) & ~3;
 }
 

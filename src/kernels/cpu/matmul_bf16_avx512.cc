@@ -35,8 +35,9 @@ struct F16ToBf16 {
 };
 struct Bf16Direct {
   TANDEM_TARGET_BF16 static inline __m512bh Load(const uint16_t* p, int n) {
-    const __m512i v = n >= 32 ? _mm512_loadu_si512(p)
-                              : _mm512_maskz_loadu_epi16(static_cast<__mmask32>((1ull << n) - 1), p);
+    const __m512i v = n >= 32
+                          ? _mm512_loadu_si512(p)
+                          : _mm512_maskz_loadu_epi16(static_cast<__mmask32>((1ull << n) - 1), p);
     return reinterpret_cast<__m512bh>(v);
   }
 };
@@ -99,7 +100,8 @@ TANDEM_TARGET_BF16 void GemmBf16(const GemmArgs& a) {
 
 bool HasAvx512Bf16() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bf16");
   return has;
 }

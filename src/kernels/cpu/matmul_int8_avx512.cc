@@ -79,6 +79,8 @@ struct Q4Loader {
   }
 };
 
+constexpr int kPrefetchBytes = 1024;
+
 // acc[r][t] over all blocks; y[t * ldy + r] = horizontal sums.
 template <class L, int R, int T>
 TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, int64_t cols,
@@ -96,7 +98,11 @@ TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, in
     const bool two = j + 1 < nb;
     WPair wp[R];
     for (int r = 0; r < R; ++r) {
-      wp[r] = L::Load(reinterpret_cast<const Block*>(w + r * row_bytes), j, two);
+      const auto* row = reinterpret_cast<const Block*>(w + r * row_bytes);
+      // Weights are usually a file mapping in 4 KiB pages, where the hardware prefetchers stop
+      // at each page boundary: fetch ahead explicitly.
+      _mm_prefetch(reinterpret_cast<const char*>(row + j) + kPrefetchBytes, _MM_HINT_T0);
+      wp[r] = L::Load(row, j, two);
     }
     for (int t = 0; t < T; ++t) {
       const uint8_t* xp = xq + t * cols + j * 32;

@@ -13,11 +13,11 @@
 HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
 
-void GemmQ6_KImpl(const internal::GemmArgs& a) { 
+void GemmQ6_KImpl(const internal::GemmArgs& a) {
   GemmDequantized(a, [](const uint8_t* row, float* out, int64_t n) {
     (void)ref::DequantizeRow(WeightType::kQ6_K, row, out, n);  // type and size checked by MatMul
   });
- }
+}
 
 }  // namespace tandem::kernels::cpu::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

@@ -13,11 +13,11 @@
 HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
 
-void GemmQ8_0Impl(const internal::GemmArgs& a) { 
+void GemmQ8_0Impl(const internal::GemmArgs& a) {
   GemmDequantized(a, [](const uint8_t* row, float* out, int64_t n) {
     (void)ref::DequantizeRow(WeightType::kQ8_0, row, out, n);  // type and size checked by MatMul
   });
- }
+}
 
 }  // namespace tandem::kernels::cpu::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
