@@ -33,9 +33,7 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-int ThreadPool::HardwareThreads() {
-  return std::max(1u, std::thread::hardware_concurrency());
-}
+int ThreadPool::HardwareThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 void ThreadPool::RunTasks(Loop& loop, int thread) {
   for (;;) {

@@ -53,7 +53,7 @@ class ThreadPool {
   };
   static void RunTasks(Loop& loop, int thread);
 
-  std::shared_ptr<Loop> loop_;          // guarded by mu_
+  std::shared_ptr<Loop> loop_;           // guarded by mu_
   std::atomic<uint64_t> generation_{0};  // bumped (under mu_) for each loop
   bool stop_ = false;                    // guarded by mu_
 };

@@ -64,8 +64,8 @@ struct Q4Loader {
   TANDEM_TARGET_VNNI static inline WPair Load(const Block* row, int64_t j, bool two) {
     WPair p;
     const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[j].qs));
-    const __m128i r1 =
-        two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[j + 1].qs)) : _mm_set1_epi8(static_cast<char>(0x88));
+    const __m128i r1 = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[j + 1].qs))
+                           : _mm_set1_epi8(static_cast<char>(0x88));
     const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(r0), r1, 1);
     // [r0 r1 r0>>4 r1>>4] & 0x0f, reordered to [lo0 hi0 lo1 hi1], minus 8.
     __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
@@ -84,8 +84,7 @@ constexpr int kPrefetchBytes = 1024;
 // acc[r][t] over all blocks; y[t * ldy + r] = horizontal sums.
 template <class L, int R, int T>
 TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, int64_t cols,
-                                        const uint8_t* xq, const float* xd, float* y,
-                                        int64_t ldy) {
+                                        const uint8_t* xq, const float* xd, float* y, int64_t ldy) {
   using Block = typename L::Block;
   const int64_t nb = cols / 32;
   const __m512i perm = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -109,9 +108,9 @@ TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, in
       const __m512i xv = two ? _mm512_loadu_si512(xp) : _mm512_maskz_loadu_epi8(0xffffffffull, xp);
       const float* dp = xd + t * nb + j;
       const __m512 dx = _mm512_permutexvar_ps(
-          perm, _mm512_castps128_ps512(two ? _mm_castpd_ps(_mm_load_sd(
-                                                 reinterpret_cast<const double*>(dp)))
-                                           : _mm_load_ss(dp)));
+          perm, _mm512_castps128_ps512(
+                    two ? _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dp)))
+                        : _mm_load_ss(dp)));
       for (int r = 0; r < R; ++r) {
         const __m512i p = _mm512_dpbusd_epi32(wp[r].negc, xv, wp[r].q);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(wp[r].d, dx), acc[r][t]);
@@ -159,7 +158,8 @@ TANDEM_TARGET_VNNI void GemmInt8(const GemmArgs& a) {
 
 bool HasAvx512Vnni() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vnni");
   return has;
 }
