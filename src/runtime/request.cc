@@ -30,22 +30,27 @@ namespace {
 double Sec(int64_t ns) { return ns / 1e9; }
 
 // Fills the transfer part of the trace from the frames P sent (P clock -> ours by the offset).
+// A frame's wire time runs from when it could start (P began sending it, and the previous frame
+// had arrived) to when it arrived here: socket buffers make P's own send times too short.
 void TraceTransfer(const RemotePrefillResult& r, int64_t arrival_ns, int64_t offset_ns,
                    RequestTrace& t) {
   int64_t last_compute = 0;
-  int64_t send_ns = 0;
+  int64_t wire_ns = 0;
+  int64_t prev_received = 0;
   for (const FrameTiming& f : r.frames) {
     const auto local = [&](int64_t p_ns) { return Sec(p_ns - offset_ns - arrival_ns); };
     t.frames.push_back({f.layer, f.t0, f.t1, f.bytes, local(f.compute_done_ns),
                         local(f.send_start_ns), local(f.send_end_ns),
                         Sec(f.received_ns - arrival_ns)});
     last_compute = std::max(last_compute, f.compute_done_ns - offset_ns);
-    send_ns += f.send_end_ns - f.send_start_ns;
+    const int64_t start = std::max(f.send_start_ns - offset_ns, prev_received);
+    wire_ns += std::max<int64_t>(0, f.received_ns - start);
+    prev_received = f.received_ns;
   }
   t.kv_bytes = r.bytes;
   t.prefill_s = Sec(r.prefill_end_ns - r.prefill_start_ns);
   t.exposed_tail_s = std::max(0.0, Sec(r.done_ns - last_compute));
-  t.transfer_s = Sec(send_ns);
+  t.transfer_s = Sec(wire_ns);
   t.hidden_fraction =
       t.transfer_s > 0 ? std::clamp(1.0 - t.exposed_tail_s / t.transfer_s, 0.0, 1.0) : 0.0;
   t.link_gb_per_s = t.transfer_s > 0 ? r.bytes / t.transfer_s / 1e9 : 0;
@@ -69,6 +74,8 @@ StatusOr<RequestResult> RunRequest(const model::LlamaModel& model, const Request
   t.id = spec.id;
   t.placement = PlacementModeName(placement.mode);
   t.placement_reason = placement.reason;
+  t.predicted_ttft_s = placement.predicted_ttft_s;
+  t.predicted_total_s = placement.predicted_total_s;
   t.decode_node = node.node_id;
   t.prefill_node = node.node_id;
   t.n_prompt = n;
@@ -126,6 +133,8 @@ std::string RequestTrace::ToJson() const {
       {"id", id},
       {"placement", placement},
       {"placement_reason", placement_reason},
+      {"predicted_ttft_s", predicted_ttft_s},
+      {"predicted_total_s", predicted_total_s},
       {"prefill_node", prefill_node},
       {"decode_node", decode_node},
       {"fallback_reason", fallback_reason},

@@ -28,6 +28,8 @@ struct Placement {
   kv::KvCodec codec = kv::KvCodec::kF16;
   int64_t clock_offset_ns = 0;  // prefill node's clock minus ours
   std::string reason;           // why this placement (from the caller or planner)
+  double predicted_ttft_s = 0;  // the planner's prediction, when it chose
+  double predicted_total_s = 0;
 };
 
 struct NodeContext {
@@ -57,6 +59,8 @@ struct RequestTrace {
   std::string id;
   std::string placement;  // "local", "streamed", "after-prefill"
   std::string placement_reason;
+  double predicted_ttft_s = 0;
+  double predicted_total_s = 0;
   std::string prefill_node;
   std::string decode_node;
   std::string fallback_reason;  // non-empty when a remote prefill failed and we prefilled here
@@ -69,7 +73,7 @@ struct RequestTrace {
   double prefill_s = 0;        // the prefill node's prompt evaluation
   double tokens_per_s = 0;     // decode rate after the first token
   double exposed_tail_s = 0;   // prefill node's last layer done -> all KV here
-  double transfer_s = 0;       // sum of frame send times
+  double transfer_s = 0;       // sum of the frames' wire times (see TraceTransfer)
   double hidden_fraction = 0;  // 1 - exposed_tail / transfer
   double link_gb_per_s = 0;
   uint64_t kv_bytes = 0;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -58,6 +60,10 @@ struct Node::Impl {
   static constexpr size_t kMaxTraces = 256;
   planner::DeviceProfile profile;  // this node's device, as the planner sees it
   std::unique_ptr<cluster::Discovery> discovery;
+  std::thread prober_thread;  // measures the links from peers in the background
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  void ProbeLinks();
   int64_t started_ns = 0;
   // Peers to consider: --peer addresses and discovered members (host:http_port).
   std::vector<std::string> PeerAddresses() const;
@@ -102,6 +108,34 @@ std::vector<std::string> Node::Impl::PeerAddresses() const {
     }
   }
   return out;
+}
+
+// Every few seconds: a short bulk probe from each peer, so a link that slowed (or sped up) moves
+// the next placement before a request has to find out.
+void Node::Impl::ProbeLinks() {
+  constexpr auto kEvery = std::chrono::seconds(3);
+  constexpr uint64_t kProbeBytes = 256 * 1024;
+  std::map<std::string, double> last;
+  std::unique_lock<std::mutex> l(stop_mu);
+  while (!stop_cv.wait_for(l, kEvery, [this] { return stopping.load(); })) {
+    l.unlock();
+    for (const std::string& addr : PeerAddresses()) {
+      auto peer = ResolvePeer(addr, opts.cluster_key);
+      if (!peer.ok()) continue;
+      auto bw = ProbeLink(addr, opts.cluster_key, kProbeBytes);
+      if (!bw.ok()) continue;
+      // A token-bucket-shaped peer states its rate; HTTP does not pass through that bucket.
+      const double rate = peer->link_bytes_per_s > 0 ? std::min(*bw, peer->link_bytes_per_s) : *bw;
+      policy->ObserveLink(peer->node_id, rate, /*weight=*/1.0);
+      double& prev = last[peer->node_id];
+      if (prev == 0 || rate < 0.7 * prev || rate > 1.3 * prev) {
+        spdlog::info("node={} link from {} measured at {:.3f} MB/s (was {:.3f} MB/s)", opts.node_id,
+                     peer->node_id, rate / 1e6, prev / 1e6);
+        prev = rate;
+      }
+    }
+    l.lock();
+  }
 }
 
 std::string Node::Impl::ClusterJson() const {
@@ -267,7 +301,7 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
         std::string(runtime::PlacementModeName(*mode)) + " (fell back to local prefill)";
   }
   if (r->trace.link_gb_per_s > 0 && r->trace.fallback_reason.empty()) {
-    policy->ObserveLink(r->trace.prefill_node, r->trace.link_gb_per_s * 1e9);
+    policy->ObserveLink(r->trace.prefill_node, r->trace.link_gb_per_s * 1e9, /*weight=*/0.5);
   }
   StoreTrace(r->trace);
   spdlog::info("node={} {}", opts.node_id, r->trace.LogLine());
@@ -303,6 +337,12 @@ void Node::Impl::RegisterRoutes() {
   http.Get("/v1/clock", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
     res.set_content(json{{"ns", NowNs()}}.dump(), "application/json");
+  });
+  http.Get("/v1/probe", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
+    const uint64_t n = std::min<uint64_t>(
+        std::strtoull(req.get_param_value("bytes").c_str(), nullptr, 10), kMaxProbeBytes);
+    res.set_content(std::string(n, '\0'), "application/octet-stream");
   });
   http.Get("/cluster", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(ClusterJson(), "application/json");
@@ -365,6 +405,7 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
   Impl* p = impl.get();
   impl->http_thread = std::thread([p] { p->http.listen_after_bind(); });
   impl->data_thread = std::thread([p] { p->ServeData(); });
+  if (!opts.cluster_key.empty()) impl->prober_thread = std::thread([p] { p->ProbeLinks(); });
   spdlog::info("node={} model={} http={}:{} data={} emulation=[{}] link_shaping={} key={}",
                impl->opts.node_id, opts.model_path, opts.host, opts.http_port, data_port,
                opts.emulation.enabled() ? opts.emulation.ToString() : "off",
@@ -380,7 +421,12 @@ void Node::Wait() {
 }
 
 void Node::Stop() {
-  if (impl_->stopping.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> l(impl_->stop_mu);
+    if (impl_->stopping.exchange(true)) return;
+  }
+  impl_->stop_cv.notify_all();
+  if (impl_->prober_thread.joinable()) impl_->prober_thread.join();
   if (impl_->discovery) impl_->discovery->Stop();
   impl_->http.stop();
   impl_->listener->Close();

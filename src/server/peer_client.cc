@@ -73,3 +73,27 @@ StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& clust
 }
 
 }  // namespace tandem::server
+
+namespace tandem::server {
+
+StatusOr<double> ProbeLink(const std::string& addr, const std::string& cluster_key,
+                           uint64_t bytes) {
+  ASSIGN_OR_RETURN(auto hp, SplitHostPort(addr));
+  httplib::Client cli(hp.first, hp.second);
+  cli.set_connection_timeout(2);
+  cli.set_read_timeout(30);
+  const httplib::Headers headers = {{"X-Tandem-Key", ControlToken(cluster_key)}};
+  auto timed = [&](uint64_t n) -> StatusOr<double> {
+    const int64_t t0 = NowNs();
+    auto r = cli.Get("/v1/probe?bytes=" + std::to_string(n), headers);
+    if (!r || r->status != 200 || r->body.size() != n) {
+      return Unavailable("link probe to " + addr + " failed");
+    }
+    return (NowNs() - t0) / 1e9;
+  };
+  ASSIGN_OR_RETURN(double empty_s, timed(0));
+  ASSIGN_OR_RETURN(double full_s, timed(bytes));
+  return bytes / std::max(full_s - empty_s, 1e-6);
+}
+
+}  // namespace tandem::server

@@ -28,4 +28,10 @@ StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr
 // Asks the node at `addr` (its HTTP port) who it is and measures the clock offset.
 StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& cluster_key);
 
+// Link bandwidth from the node at `addr` to us, bytes/s: a short bulk probe (it sends `bytes`),
+// the round trip of an empty probe subtracted.
+StatusOr<double> ProbeLink(const std::string& addr, const std::string& cluster_key, uint64_t bytes);
+
+inline constexpr uint64_t kMaxProbeBytes = 64ull << 20;
+
 }  // namespace tandem::server

@@ -6,18 +6,17 @@ namespace tandem::server {
 namespace {
 
 constexpr double kAssumedLinkBytesPerS = 1.25e9;  // 10 GbE until something is measured
-constexpr double kLinkSmoothing = 0.5;            // weight of the newest measurement
 
 }  // namespace
 
 PlacementPolicy::PlacementPolicy(planner::ModelShape shape, planner::DeviceProfile self)
     : shape_(std::move(shape)), self_(std::move(self)) {}
 
-void PlacementPolicy::ObserveLink(const std::string& peer, double bytes_per_s) {
+void PlacementPolicy::ObserveLink(const std::string& peer, double bytes_per_s, double weight) {
   if (!(bytes_per_s > 0)) return;
   std::lock_guard<std::mutex> l(mu_);
   auto [it, fresh] = measured_link_.emplace(peer, bytes_per_s);
-  if (!fresh) it->second = kLinkSmoothing * bytes_per_s + (1 - kLinkSmoothing) * it->second;
+  if (!fresh) it->second = weight * bytes_per_s + (1 - weight) * it->second;
 }
 
 double PlacementPolicy::LinkEstimate(const PeerCandidate& peer) const {
@@ -58,6 +57,8 @@ StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& pee
   d.predicted_total_s = w.prediction.total_s;
   runtime::Placement& p = d.placement;
   p.reason = d.reason;  // starts with the label
+  p.predicted_ttft_s = d.predicted_ttft_s;
+  p.predicted_total_s = d.predicted_total_s;
   if (w.placement.mode != planner::Mode::kColocated) {
     const PeerCandidate& peer = peers[w.placement.prefill_device - 1];
     p.mode = w.placement.mode == planner::Mode::kStreamed ? runtime::PlacementMode::kStreamed

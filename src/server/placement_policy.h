@@ -39,8 +39,9 @@ class PlacementPolicy {
  public:
   PlacementPolicy(planner::ModelShape shape, planner::DeviceProfile self);
 
-  // Link bandwidth measured by a real transfer from `peer` (exponential moving average).
-  void ObserveLink(const std::string& peer, double bytes_per_s);
+  // Link bandwidth from `peer`: a probe replaces the estimate (weight 1); a real transfer is
+  // blended into it (exponential moving average, weight < 1).
+  void ObserveLink(const std::string& peer, double bytes_per_s, double weight);
   // The current estimate for the link from `peer`: measured, else the peer's stated shaping,
   // else 10 GbE (assumed).
   double LinkEstimate(const PeerCandidate& peer) const;
