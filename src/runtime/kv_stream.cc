@@ -243,6 +243,10 @@ StatusOr<ServedPrefill> ServePrefill(const model::LlamaModel& model, FrameConn& 
   RETURN_IF_ERROR(conn.Write(FrameType::kEnd, {transport::EncodeEnd(end)}));
   served.bytes = sender.bytes();
   served.prefill_s = (end_ns - start_ns) / 1e9;
+  if (pacer) {
+    served.emulation_saturated = pacer->saturated();
+    served.emulation_paced = pacer->paced();
+  }
   served.stream_s = (NowNs() - start_ns) / 1e9;
   return served;
 }

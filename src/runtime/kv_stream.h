@@ -39,6 +39,8 @@ struct ServedPrefill {
   uint64_t bytes = 0;
   double prefill_s = 0;
   double stream_s = 0;
+  int64_t emulation_saturated = 0;  // layers the host computed slower than the emulated device
+  int64_t emulation_paced = 0;
 };
 
 // Serves one connection to completion. Errors are also sent to the peer as an Error frame.

@@ -228,6 +228,12 @@ void Node::Impl::ServeData() {
                                       opts.link_bytes_per_s, opts.kv_precision};
       std::lock_guard<std::mutex> compute(compute_mu);
       auto served = runtime::ServePrefill(*model, *c, so);
+      if (served.ok() && served->emulation_saturated > 0) {
+        spdlog::warn(
+            "node={} emulation saturated: the host computed {} of {} layers slower than "
+            "the emulated device; timings are the host's, not the emulation's",
+            opts.node_id, served->emulation_saturated, served->emulation_paced);
+      }
       if (served.ok()) {
         spdlog::info(
             "node={} served_prefill request={} peer={} tokens={} kv_bytes={} "
@@ -302,6 +308,12 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   }
   if (r->trace.link_gb_per_s > 0 && r->trace.fallback_reason.empty()) {
     policy->ObserveLink(r->trace.prefill_node, r->trace.link_gb_per_s * 1e9, /*weight=*/0.5);
+  }
+  if (r->trace.emulation_saturated > 0) {
+    spdlog::warn(
+        "node={} request={} emulation saturated: {} steps ran slower than the emulated "
+        "device (host too slow for it)",
+        opts.node_id, spec.id, r->trace.emulation_saturated);
   }
   StoreTrace(r->trace);
   spdlog::info("node={} {}", opts.node_id, r->trace.LogLine());
