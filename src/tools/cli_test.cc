@@ -10,47 +10,18 @@
 
 #include "model/gguf.h"
 #include "model/gguf_writer.h"
+#include "tools/cli_runner_test_util.h"
 
 namespace tandem::tools {
 namespace {
 
 const std::string kData = TANDEM_TESTDATA_DIR;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-Result Tandem(const std::string& args, const std::string& stdin_text = "") {
-  const std::string dir = testing::TempDir();
-  const std::string in = dir + "/cli_in.txt", out = dir + "/cli_out.txt",
-                    err = dir + "/cli_err.txt";
-  std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd =
-      std::string(TANDEM_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
-}
-
-// A failed command: exit 1 and exactly one line on stderr, starting "error: ", containing `want`.
-void ExpectOneLineError(const Result& r, const std::string& want) {
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(want), std::string::npos) << "wanted '" << want << "' in: " << r.err;
-}
+using testing_util::CliResult;
+using testing_util::ExpectOneLineError;
+using testing_util::Slurp;
+using testing_util::Tandem;
+using Result = CliResult;
 
 std::string WriteBytes(const std::string& name, const std::string& bytes) {
   const std::string path = testing::TempDir() + "/" + name;
