@@ -38,7 +38,9 @@ std::vector<float> RandomFloats(size_t n, std::mt19937& rng) {
 }
 
 // Random weights of `type` (K-quants: random blocks with sane scales), at `offset` bytes past a
-// 64-byte boundary to exercise misaligned loads. `storage` owns the bytes.
+// 64-byte boundary to exercise misaligned vector loads. GGUF rows are always 2-byte aligned
+// (every block and half-precision row is an even number of bytes), so offsets are even. `storage`
+// owns the bytes.
 ref::MatRef MakeWeights(WeightType type, int64_t rows, int64_t cols, int offset, std::mt19937& rng,
                         std::vector<uint8_t>& storage) {
   const uint64_t row_bytes = RowBytes(type, cols);
@@ -50,13 +52,17 @@ ref::MatRef MakeWeights(WeightType type, int64_t rows, int64_t cols, int offset,
     for (uint64_t i = 0; i < rows * row_bytes; ++i) base[i] = static_cast<uint8_t>(byte(rng));
     const int64_t n_blocks = rows * cols / kQK_K;
     for (int64_t b = 0; b < n_blocks; ++b) {
+      // The blocks may sit at odd addresses: write the scales bytewise.
+      auto put = [](uint8_t* at, float v) {
+        const uint16_t h = F32ToFp16(v);
+        std::memcpy(at, &h, sizeof(h));
+      };
       if (type == WeightType::kQ4_K) {
-        auto* blk = reinterpret_cast<BlockQ4_K*>(base + b * sizeof(BlockQ4_K));
-        blk->d = F32ToFp16(0.01f);
-        blk->dmin = F32ToFp16(0.005f);
+        uint8_t* blk = base + b * sizeof(BlockQ4_K);
+        put(blk + offsetof(BlockQ4_K, d), 0.01f);
+        put(blk + offsetof(BlockQ4_K, dmin), 0.005f);
       } else {
-        auto* blk = reinterpret_cast<BlockQ6_K*>(base + b * sizeof(BlockQ6_K));
-        blk->d = F32ToFp16(0.002f);
+        put(base + b * sizeof(BlockQ6_K) + offsetof(BlockQ6_K, d), 0.002f);
       }
     }
   } else {
@@ -87,8 +93,8 @@ struct Shape {
   int offset;
 };
 const Shape kShapes[] = {
-    {1, 1, 1, 0},  {7, 3, 1, 1},    {13, 2, 5, 3},   {33, 5, 17, 0},
-    {64, 4, 9, 2}, {130, 8, 70, 1}, {19, 8, 300, 1},  // more than one token block: activations
+    {1, 1, 1, 0},  {7, 3, 1, 2},    {13, 2, 5, 6},   {33, 5, 17, 0},
+    {64, 4, 9, 2}, {130, 8, 70, 2}, {19, 8, 300, 2},  // more than one token block: activations
                                                       // converted on several threads
 };
 

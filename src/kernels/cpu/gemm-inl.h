@@ -26,7 +26,11 @@ using VF = hn::Vec<DF>;
 struct F32W {
   using T = float;
   static HWY_INLINE VF Load(DF df, const float* p) { return hn::LoadU(df, p); }
-  static HWY_INLINE float Scalar(const float* p) { return *p; }
+  static HWY_INLINE float Scalar(const float* p) {
+    float x;  // weights may sit at any byte offset
+    std::memcpy(&x, p, sizeof(x));
+    return x;
+  }
 };
 struct F16W {
   using T = uint16_t;
@@ -34,7 +38,11 @@ struct F16W {
     const hn::Rebind<hwy::float16_t, DF> dh;
     return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
   }
-  static HWY_INLINE float Scalar(const uint16_t* p) { return Fp16ToF32(*p); }
+  static HWY_INLINE float Scalar(const uint16_t* p) {
+    uint16_t h;  // weights may sit at any byte offset
+    std::memcpy(&h, p, sizeof(h));
+    return Fp16ToF32(h);
+  }
 };
 struct BF16W {
   using T = uint16_t;
@@ -44,7 +52,11 @@ struct BF16W {
     const auto wide = hn::ShiftLeft<16>(hn::PromoteTo(d32, hn::LoadU(d16, p)));
     return hn::BitCast(df, wide);
   }
-  static HWY_INLINE float Scalar(const uint16_t* p) { return Bf16ToF32(*p); }
+  static HWY_INLINE float Scalar(const uint16_t* p) {
+    uint16_t h;  // weights may sit at any byte offset
+    std::memcpy(&h, p, sizeof(h));
+    return Bf16ToF32(h);
+  }
 };
 
 // y[t * ldy + r] = sum_k w[r * ldw + k] * x[t * ldx + k] for r < R, t < T.

@@ -109,7 +109,7 @@ TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, in
       const float* dp = xd + t * nb + j;
       const __m512 dx = _mm512_permutexvar_ps(
           perm, _mm512_castps128_ps512(
-                    two ? _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dp)))
+                    two ? _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i_u*>(dp)))
                         : _mm_load_ss(dp)));
       for (int r = 0; r < R; ++r) {
         const __m512i p = _mm512_dpbusd_epi32(wp[r].negc, xv, wp[r].q);
