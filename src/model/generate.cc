@@ -37,7 +37,7 @@ StatusOr<GenerateResult> GenerateFrom(const LlamaModel& model, kv::KvCache& cach
   if (n_cached < 0 || n_cached >= n_prompt) {
     return InvalidArgument("cached prefix must be shorter than the prompt");
   }
-  Forward fwd(model, cache);
+  Forward fwd(model, cache, opts.forward);
   fwd.set_observer(opts.observer);
   Sampler sampler(opts.sampler);
   GenerateResult r;

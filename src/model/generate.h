@@ -21,6 +21,7 @@ struct GenerateOptions {
   bool stop_at_end_of_generation = true;  // stop at EOS / EOT
   bool keep_all_logits = false;           // keep each step's logits (tests)
   ForwardObserver* observer = nullptr;    // e.g. device emulation; not owned
+  ForwardOptions forward;                 // kernels and thread pool (not owned)
 };
 
 struct GenerateResult {

@@ -210,7 +210,9 @@ StatusOr<ServedPrefill> ServePrefill(const model::LlamaModel& model, FrameConn& 
   conn.SetRateLimit(opts.link_bytes_per_s);
 
   ServedPrefill served{req.request_id, conn.peer(), n};
-  model::Forward fwd(model, *cache);
+  model::ForwardOptions fo;
+  fo.pool = opts.pool;
+  model::Forward fwd(model, *cache, fo);
   std::optional<Pacer> pacer;
   if (opts.emulation.enabled()) {
     pacer.emplace(model, opts.emulation);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_codec.h"
 #include "model/llama_model.h"
@@ -29,6 +30,7 @@ struct ServePrefillOptions {
   DeviceEmulation emulation;    // pace each layer when enabled
   double link_bytes_per_s = 0;  // token-bucket link shaping on the frames we send; 0: off
   kv::KvPrecision kv_precision = kv::KvPrecision::kF16;  // must match the decode node's
+  base::ThreadPool* pool = nullptr;  // compute threads (not owned); null: one thread
 };
 
 // What P did for one request (for its log line).

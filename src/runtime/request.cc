@@ -106,6 +106,7 @@ StatusOr<RequestResult> RunRequest(const model::LlamaModel& model, const Request
   }
 
   model::GenerateOptions gen = spec.gen;
+  gen.forward.pool = node.pool;
   std::optional<Pacer> pacer;
   if (node.emulation.enabled()) {
     pacer.emplace(model, node.emulation);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
 #include "kv/kv_codec.h"
 #include "model/generate.h"
 #include "model/llama_model.h"
@@ -37,6 +38,7 @@ struct NodeContext {
   std::string cluster_key;
   DeviceEmulation emulation;
   kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
+  base::ThreadPool* pool = nullptr;  // compute threads (not owned); null: one thread
 };
 
 struct RequestSpec {

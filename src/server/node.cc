@@ -51,7 +51,8 @@ struct Node::Impl {
   std::thread data_thread;
   std::mutex threads_mu;
   std::vector<std::thread> conn_threads;
-  std::mutex compute_mu;  // one forward pass at a time on this node
+  std::mutex compute_mu;                   // one forward pass at a time on this node
+  std::unique_ptr<base::ThreadPool> pool;  // its threads
   std::mutex traces_mu;
   std::map<std::string, std::string> traces;  // id -> JSON, the last kMaxTraces
   std::deque<std::string> trace_order;
@@ -224,8 +225,8 @@ void Node::Impl::ServeData() {
     std::shared_ptr<transport::FrameConn> c = std::move(*conn);
     std::lock_guard<std::mutex> l(threads_mu);
     conn_threads.emplace_back([this, c] {
-      runtime::ServePrefillOptions so{opts.node_id, opts.cluster_key, opts.emulation,
-                                      opts.link_bytes_per_s, opts.kv_precision};
+      runtime::ServePrefillOptions so{opts.node_id,          opts.cluster_key,  opts.emulation,
+                                      opts.link_bytes_per_s, opts.kv_precision, pool.get()};
       std::lock_guard<std::mutex> compute(compute_mu);
       auto served = runtime::ServePrefill(*model, *c, so);
       if (served.ok() && served->emulation_saturated > 0) {
@@ -296,7 +297,8 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
       placement.mode = runtime::PlacementMode::kLocal;
     }
   }
-  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation, opts.kv_precision};
+  const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation, opts.kv_precision,
+                                 pool.get()};
   std::unique_lock<std::mutex> compute(compute_mu);
   auto r = runtime::RunRequest(*model, spec, placement, ctx);
   compute.unlock();
@@ -392,6 +394,7 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
     impl->opts.node_id = opts.host + ":" + std::to_string(opts.http_port);
   }
   ASSIGN_OR_RETURN(impl->model, model::LlamaModel::Load(opts.model_path));
+  impl->pool = std::make_unique<base::ThreadPool>(std::max(1, opts.threads));
   impl->profile = MeasureProfile(impl->opts);
   impl->policy =
       std::make_unique<PlacementPolicy>(runtime::PlannerShape(*impl->model), impl->profile);

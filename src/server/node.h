@@ -31,6 +31,7 @@ struct NodeOptions {
   double link_bytes_per_s = 0;     // token-bucket shaping of the KV we send; 0: off
   std::vector<std::string> peers;  // host:http_port of other nodes
   kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
+  int threads = 1;                  // compute threads shared by prefill and decode
   bool discovery = true;            // UDP multicast beacons (needs a cluster key)
   std::string discovery_interface;  // address to send/receive multicast on; default: host
 };

@@ -71,6 +71,7 @@ void AddNodeCommand(CLI::App& app, int& exit_code) {
                   "Shape the KV this node sends to BYTES/s with a token bucket (e.g. 2M)");
   cmd->add_option("--kv-type", a->kv_type, "KV cache values: f16 (as llama.cpp) or f32")
       ->capture_default_str();
+  cmd->add_option("-t,--threads", a->opts.threads, "Compute threads")->capture_default_str();
   cmd->add_flag("!--no-discovery", a->opts.discovery, "Do not send or listen for UDP beacons");
   cmd->add_option("--discovery-interface", a->opts.discovery_interface,
                   "Address for multicast beacons (default: --host)");

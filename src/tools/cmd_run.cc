@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/thread_pool.h"
 #include "model/chat_template.h"
 #include "model/generate.h"
 #include "model/llama_model.h"
@@ -23,6 +24,7 @@ struct RunOptions {
   bool json = false;
   bool ignore_eos = false;
   int64_t n_ctx = 0;  // 0: min(trained context, 4096)
+  int threads = base::ThreadPool::HardwareThreads();
   model::GenerateOptions gen;
 };
 
@@ -78,6 +80,8 @@ int RunRun(RunOptions o) {
   auto cache = kv::KvCache::Create(model::KvLayoutFor(m.config(), n_ctx));
   if (!cache.ok()) return ReportError(cache.status());
   o.gen.stop_at_end_of_generation = !o.ignore_eos;
+  base::ThreadPool pool(std::max(1, o.threads));
+  o.gen.forward.pool = &pool;
 
   model::StreamDecoder out(m.tokenizer());
   if (!o.json && !o.chat) {
@@ -115,6 +119,7 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file")->excludes(p);
   cmd->add_option("-n,--n-predict", o->gen.n_predict, "Tokens to generate (-1: until the end)")
       ->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "Compute threads (default: all cores)");
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (default: min(trained, 4096))");
   cmd->add_option("-b,--batch-size", o->gen.n_batch, "Prompt tokens per prefill chunk")
       ->capture_default_str();
