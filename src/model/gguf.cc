@@ -557,6 +557,10 @@ namespace {
 Status Missing(const std::string& path, std::string_view key) {
   return NotFound(path + ": metadata key '" + std::string(key) + "' is missing");
 }
+bool IsSigned(GgufType t) {
+  return t == GgufType::kInt8 || t == GgufType::kInt16 || t == GgufType::kInt32 ||
+         t == GgufType::kInt64;
+}
 Status WrongType(const std::string& path, std::string_view key, const GgufValue& v,
                  std::string_view want) {
   return InvalidArgument(path + ": metadata key '" + std::string(key) + "' is " +
@@ -575,8 +579,7 @@ StatusOr<uint64_t> GgufFile::GetUint(std::string_view key) const {
   const GgufValue* v = Find(key);
   if (!v) return Missing(path_, key);
   if (!v->is_integer()) return WrongType(path_, key, *v, "an integer");
-  const bool is_signed = v->type == GgufType::kInt8 || v->type == GgufType::kInt16 ||
-                         v->type == GgufType::kInt32 || v->type == GgufType::kInt64;
+  const bool is_signed = IsSigned(v->type);
   if (is_signed) {
     if (v->i < 0) {
       return InvalidArgument(path_ + ": metadata key '" + std::string(key) + "' is negative (" +
@@ -591,8 +594,7 @@ StatusOr<int64_t> GgufFile::GetInt(std::string_view key) const {
   const GgufValue* v = Find(key);
   if (!v) return Missing(path_, key);
   if (!v->is_integer()) return WrongType(path_, key, *v, "an integer");
-  const bool is_signed = v->type == GgufType::kInt8 || v->type == GgufType::kInt16 ||
-                         v->type == GgufType::kInt32 || v->type == GgufType::kInt64;
+  const bool is_signed = IsSigned(v->type);
   if (is_signed) return v->i;
   if (v->u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return OutOfRange(path_ + ": metadata key '" + std::string(key) + "' is too large");

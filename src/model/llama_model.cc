@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "base/hash.h"
 #include "kernels/ref/quant.h"
 
 namespace tandem::model {
@@ -74,16 +75,13 @@ StatusOr<LayerWeights> LoadLayer(const GgufFile& f, const LlamaConfig& c, int l)
 uint64_t MatBytes(const MatRef& m) { return kernels::RowBytes(m.type, m.cols) * m.rows; }
 
 uint64_t Fingerprint(const GgufFile& f) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&h](const void* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 0x100000001b3ull;
-  };
+  Fnv1a h;
   for (const auto& t : f.tensors()) {
-    mix(t.name.data(), t.name.size());
-    for (uint64_t d : t.shape) mix(&d, sizeof(d));
-    mix(&t.type, sizeof(t.type));
+    h.Bytes(t.name.data(), t.name.size());
+    for (uint64_t d : t.shape) h.U64(d);
+    h.Bytes(&t.type, sizeof(t.type));
   }
-  return h;
+  return h.value();
 }
 }  // namespace
 

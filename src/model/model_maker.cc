@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/hash.h"
 #include "kernels/ref/quant.h"
 #include "model/gguf.h"
 #include "model/gguf_writer.h"
@@ -25,9 +26,9 @@ struct Rng {
 };
 
 uint64_t HashName(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
+  Fnv1a h;
+  h.Bytes(s.data(), s.size());
+  return h.value();
 }
 
 // Uniform weights with standard deviation `stddev`, quantized row by row.

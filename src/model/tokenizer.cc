@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/hash.h"
 #include "model/gguf.h"
 #include "model/pretokenizer.h"
 #include "model/unicode.h"
@@ -87,24 +88,6 @@ Status Validate(const VocabData& d) {
   }
   return OkStatus();
 }
-
-// FNV-1a, 64-bit.
-class Fnv1a {
- public:
-  void Bytes(const void* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ static_cast<const uint8_t*>(p)[i]) * kPrime;
-  }
-  void Str(std::string_view s) {
-    U64(s.size());
-    Bytes(s.data(), s.size());
-  }
-  void U64(uint64_t v) { Bytes(&v, sizeof(v)); }
-  uint64_t value() const { return h_; }
-
- private:
-  static constexpr uint64_t kPrime = 0x100000001b3ull;
-  uint64_t h_ = 0xcbf29ce484222325ull;
-};
 
 uint64_t HashVocab(const VocabData& d) {
   Fnv1a h;
