@@ -404,6 +404,19 @@ StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
   return f;
 }
 
+void GgufFile::DropPages(const uint8_t* p, uint64_t n) const {
+  if (map_ == nullptr || n == 0) return;
+  const auto base = reinterpret_cast<uintptr_t>(map_);
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  if (begin < base || begin + n > base + map_bytes_) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page;  // whole pages inside the range only
+  const uintptr_t last = (begin + n) / page * page;
+  if (last > first) {
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // advice only
+  }
+}
+
 StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromBytes(std::string name,
                                                         std::span<const uint8_t> bytes) {
   std::unique_ptr<GgufFile> f(new GgufFile());

@@ -103,6 +103,10 @@ class GgufFile {
   uint32_t alignment() const { return alignment_; }
   uint64_t file_bytes() const { return bytes_.size(); }
   uint64_t data_offset() const { return data_offset_; }
+  // Tells the kernel that [p, p + n) of the mapping will not be read soon (its pages leave this
+  // process's resident memory; a later read maps them in again from the file). No-op for
+  // FromBytes files and for bytes outside the mapping.
+  void DropPages(const uint8_t* p, uint64_t n) const;
 
   const std::vector<GgufKv>& metadata() const { return kvs_; }
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }

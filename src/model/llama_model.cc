@@ -1,5 +1,6 @@
 #include "model/llama_model.h"
 
+#include <algorithm>
 #include <string>
 
 #include "base/hash.h"
@@ -105,7 +106,8 @@ StatusOr<LlamaWeights> LoadWeights(const GgufFile& f, const LlamaConfig& c) {
   return w;
 }
 
-StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) {
+StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path,
+                                                       const LoadOptions& options) {
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path));
   ASSIGN_OR_RETURN(m->config_, LlamaConfig::FromGguf(*m->file_));
@@ -118,7 +120,45 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path) 
         path + ": the tokenizer has " + std::to_string(m->tokenizer_->n_vocab()) +
         " tokens but token_embd.weight has " + std::to_string(m->config_.n_vocab) + " rows");
   }
+  if (options.pack_weights) RETURN_IF_ERROR(m->PackWeights().WithContext(path));
   return m;
+}
+
+Status LlamaModel::PackWeights() {
+  std::vector<MatRef*> mats;
+  for (LayerWeights& l : weights_.layers) {
+    for (MatRef* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      mats.push_back(w);
+    }
+  }
+  mats.push_back(&weights_.output);  // tok_embd's rows, when tied, are still read from the file
+  uint64_t total = 0;
+  for (const MatRef* w : mats) {
+    if (kernels::cpu::PacksWeights(w->type))
+      total += kernels::cpu::PackedBytes(w->type, w->rows, w->cols);
+  }
+  if (total == 0) return OkStatus();
+  ASSIGN_OR_RETURN(packed_, kernels::cpu::AlignedBuffer::Allocate(total));
+  // A slice of rows at a time, its file pages dropped right after: resident memory peaks at the
+  // packed copy plus one slice, not plus the largest matrix.
+  constexpr int64_t kSliceRows = 64 * kernels::cpu::kPanelRows;
+  uint64_t offset = 0;
+  for (MatRef* w : mats) {
+    if (!kernels::cpu::PacksWeights(w->type)) continue;
+    const uint64_t row_bytes = kernels::RowBytes(w->type, w->cols);
+    w->packed = packed_.data() + offset;
+    for (int64_t r0 = 0; r0 < w->rows; r0 += kSliceRows) {
+      MatRef slice = *w;
+      slice.data = w->data + r0 * row_bytes;
+      slice.rows = std::min(kSliceRows, w->rows - r0);
+      // Whole panels: the slice's packed bytes are exactly its panels of the whole matrix.
+      const uint64_t n = kernels::cpu::PackedBytes(w->type, slice.rows, w->cols);
+      RETURN_IF_ERROR(kernels::cpu::PackWeights(slice, packed_.data() + offset, n));
+      file_->DropPages(slice.data, slice.rows * row_bytes);
+      offset += n;
+    }
+  }
+  return OkStatus();
 }
 
 double LayerFlops(const LlamaConfig& c, int64_t t0, int64_t t1) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/ref/ops.h"
 #include "model/gguf.h"
 #include "model/llama_config.h"
@@ -35,10 +36,18 @@ struct LlamaWeights {
   std::vector<LayerWeights> layers;
 };
 
+struct LoadOptions {
+  // Repack the matrices this CPU's kernels want in another layout (kernels/cpu/packed.h: Q8_0
+  // and Q4_0 with AVX-512 VNNI) and drop their pages of the file mapping, so that resident memory
+  // stays about the file's size. The reference kernels go on reading the file.
+  bool pack_weights = true;
+};
+
 class LlamaModel {
  public:
   // Maps the file, reads config, weights and tokenizer. Every error names the file.
-  static StatusOr<std::unique_ptr<LlamaModel>> Load(const std::string& path);
+  static StatusOr<std::unique_ptr<LlamaModel>> Load(const std::string& path,
+                                                    const LoadOptions& options = {});
 
   const GgufFile& file() const { return *file_; }
   const LlamaConfig& config() const { return config_; }
@@ -48,6 +57,8 @@ class LlamaModel {
   uint64_t weight_bytes() const;
   // Hash of every tensor's name, shape and type: two nodes agree on the model iff these match.
   uint64_t fingerprint() const { return fingerprint_; }
+  // Bytes of the repacked copies (0 when nothing was packed).
+  uint64_t packed_bytes() const { return packed_.size(); }
 
  private:
   LlamaModel() = default;
@@ -56,6 +67,9 @@ class LlamaModel {
   LlamaWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
   uint64_t fingerprint_ = 0;
+  kernels::cpu::AlignedBuffer packed_;
+
+  Status PackWeights();
 };
 
 // Roofline inputs of one forward step over tokens [t0, t1) (device emulation, planning).

@@ -12,19 +12,23 @@
 #include "hwy/highway.h"
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/ref/quant.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Sum of n floats with four independent accumulators (enough loads in flight to saturate memory).
+// Sum of n floats with four independent accumulators and software prefetch 4 KiB ahead (as the
+// decode kernels do: the hardware prefetchers alone stop at page boundaries).
 float SumFloatsImpl(const float* p, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
   int64_t i = 0;
+  constexpr int64_t kAhead = 1024;  // floats
   for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    for (int64_t l = 0; l < 4 * lanes; l += 16) __builtin_prefetch(p + i + l + kAhead);
     a0 = hn::Add(a0, hn::LoadU(df, p + i));
     a1 = hn::Add(a1, hn::LoadU(df, p + i + lanes));
     a2 = hn::Add(a2, hn::LoadU(df, p + i + 2 * lanes));
@@ -106,7 +110,15 @@ StatusOr<double> MeasureGemm(WeightType type, const GemmShape& s, base::ThreadPo
   }
   std::vector<float> x(s.n_tokens * s.cols), y(s.n_tokens * s.rows);
   for (float& f : x) f = dist(rng);
-  const ref::MatRef m{type, w.data(), s.rows, s.cols};
+  ref::MatRef m{type, w.data(), s.rows, s.cols};
+  AlignedBuffer packed;  // as a loaded model has them
+  if (PacksWeights(type)) {
+    ASSIGN_OR_RETURN(packed, AlignedBuffer::Allocate(PackedBytes(type, s.rows, s.cols)));
+    RETURN_IF_ERROR(PackWeights(m, packed.data(), packed.size()));
+    m.packed = packed.data();
+  }
+  const uint64_t weight_bytes =
+      m.packed != nullptr && s.options.allow_intrinsics ? packed.size() : w.size();
   std::vector<double> times;
   for (int r = 0; r < reps + 1; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -115,7 +127,7 @@ StatusOr<double> MeasureGemm(WeightType type, const GemmShape& s, base::ThreadPo
     if (r > 0) times.push_back(Seconds(t0, t1));
   }
   const double t = Median(times);
-  if (bytes_per_s != nullptr) *bytes_per_s = static_cast<double>(w.size()) / t;
+  if (bytes_per_s != nullptr) *bytes_per_s = static_cast<double>(weight_bytes) / t;
   return 2.0 * s.rows * s.cols * s.n_tokens / t;
 }
 

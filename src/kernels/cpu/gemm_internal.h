@@ -12,16 +12,28 @@ struct QuantizedActs {
   const float* d = nullptr;    // [n_tokens, cols / 32]
 };
 
+// Activations for the packed int8 kernels: signed q (no bias), x ≈ d * q per 32 elements, and
+// c = -k * Σ q per block, which cancels the weights' +k offset (packed.h).
+struct SignedActs {
+  const int8_t* q = nullptr;   // [n_tokens, cols]
+  const float* d = nullptr;    // [n_tokens, cols / 32]
+  const int32_t* c = nullptr;  // [n_tokens, cols / 32]
+};
+
 // One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
 struct GemmArgs {
   const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
   uint64_t row_bytes = 0;
   int64_t cols = 0;
-  const float* x = nullptr;       // [n_tokens, cols]
-  QuantizedActs xq;               // set for the int8 kernels
-  const uint16_t* xbf = nullptr;  // [n_tokens, cols] bf16 activations, for the bf16 kernels
-  float* y = nullptr;             // [n_tokens, ldy]
-  int64_t ldy = 0;                // = rows of w
+  const float* x = nullptr;         // [n_tokens, cols]
+  QuantizedActs xq;                 // set for the int8 kernels
+  const uint16_t* xbf = nullptr;    // [n_tokens, cols] bf16 activations, for the bf16 kernels
+  SignedActs xs;                    // set for the packed int8 kernels
+  const uint8_t* packed = nullptr;  // packed weights (packed.h); r0 and r1 then count panels
+  uint64_t panel_stride = 0;
+  int64_t rows = 0;    // rows of w (the last panel may be partial)
+  float* y = nullptr;  // [n_tokens, ldy]
+  int64_t ldy = 0;     // = rows of w
   int64_t r0 = 0, r1 = 0;
   int64_t t0 = 0, t1 = 0;
 };
@@ -37,6 +49,9 @@ void GemmQ6_K(const GemmArgs& a);
 
 // x -> Q8 activations: q [n, cols] (biased by 128), d [n, cols / 32]. cols % 32 == 0.
 void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d);
+// x -> signed Q8 activations with corrections c = -k * Σ q per block (SignedActs).
+void QuantizeActsSigned(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* c,
+                        int32_t k);
 // x -> bf16 (round to nearest even), n elements.
 void ConvertToBf16(const float* x, int64_t n, uint16_t* out);
 
@@ -45,6 +60,8 @@ bool HasAvx512Vnni();  // AVX512F+BW+VL+VNNI
 bool HasAvx512Bf16();  // AVX512F+BW+VL+BF16
 void GemmQ8_0Vnni(const GemmArgs& a);
 void GemmQ4_0Vnni(const GemmArgs& a);
+void GemmQ8_0Packed(const GemmArgs& a);  // a.packed, a.xs; rows [r0, r1) are panels
+void GemmQ4_0Packed(const GemmArgs& a);
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
 

@@ -10,6 +10,7 @@
 // clang-format on
 #include "hwy/targets.h"
 #include "kernels/cpu/gemm_internal.h"
+#include "kernels/cpu/packed.h"
 
 namespace tandem::kernels::cpu {
 namespace {
@@ -18,16 +19,22 @@ using internal::GemmArgs;
 using GemmFn = void (*)(const GemmArgs&);
 
 // What the activations must be turned into before the kernel runs.
-enum class ActForm { kF32, kQ8, kBf16 };
+enum class ActForm { kF32, kQ8, kQ8Signed, kBf16 };
 
 struct Plan {
   GemmFn fn = nullptr;
   ActForm acts = ActForm::kF32;
+  int32_t offset = 0;   // kQ8Signed: the packed weights' offset k
+  bool packed = false;  // the kernel reads w.packed; tasks count panels
 };
 
-Plan ChoosePlan(WeightType type, int64_t n_tokens, const MatMulOptions& o) {
+Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, const MatMulOptions& o) {
   const bool vnni = o.allow_intrinsics && internal::HasAvx512Vnni();
   const bool bf16 = o.allow_intrinsics && internal::HasAvx512Bf16();
+  if (has_packed && o.allow_intrinsics && PacksWeights(type)) {
+    if (type == WeightType::kQ8_0) return {internal::GemmQ8_0Packed, ActForm::kQ8Signed, 128, true};
+    return {internal::GemmQ4_0Packed, ActForm::kQ8Signed, 8, true};
+  }
   switch (type) {
     case WeightType::kF32: return {internal::GemmF32, ActForm::kF32};
     case WeightType::kF16:
@@ -54,6 +61,7 @@ Plan ChoosePlan(WeightType type, int64_t n_tokens, const MatMulOptions& o) {
 struct ActBuffers {
   std::vector<uint8_t> q;
   std::vector<float> d;
+  std::vector<int32_t> c;
   std::vector<uint16_t> bf;
 };
 
@@ -68,7 +76,7 @@ int64_t TokenBlock(ActForm form, int64_t cols) {
 
 }  // namespace
 
-bool MatMulSupports(WeightType type) { return ChoosePlan(type, 1, {}).fn != nullptr; }
+bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, {}).fn != nullptr; }
 
 std::string KernelTargets() {
   const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
@@ -81,7 +89,7 @@ std::string KernelTargets() {
 
 Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
               base::ThreadPool& pool, const MatMulOptions& options) {
-  const Plan plan = ChoosePlan(w.type, n_tokens, options);
+  const Plan plan = ChoosePlan(w.type, w.packed != nullptr, n_tokens, options);
   if (plan.fn == nullptr) {
     return Unimplemented("fast MatMul has no kernel for weight type " +
                          std::string(WeightTypeName(w.type)));
@@ -115,6 +123,21 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
                              acts.d.data() + t0 * (w.cols / 32));
     });
     base.xq = {acts.q.data(), acts.d.data()};
+  } else if (plan.acts == ActForm::kQ8Signed) {
+    acts.q.resize(n_tokens * w.cols);
+    acts.d.resize(n_tokens * (w.cols / 32));
+    acts.c.resize(n_tokens * (w.cols / 32));
+    auto* q = reinterpret_cast<int8_t*>(acts.q.data());
+    pool.ParallelFor(n_tb, [&](int64_t b, int) {
+      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
+      const int64_t nb = w.cols / 32;
+      internal::QuantizeActsSigned(x + t0 * w.cols, t1 - t0, w.cols, q + t0 * w.cols,
+                                   acts.d.data() + t0 * nb, acts.c.data() + t0 * nb, plan.offset);
+    });
+    base.xs = {q, acts.d.data(), acts.c.data()};
+    base.packed = w.packed;
+    base.panel_stride = PanelStride(w.type, w.cols);
+    base.rows = w.rows;
   } else if (plan.acts == ActForm::kBf16) {
     acts.bf.resize(n_tokens * w.cols);
     pool.ParallelFor(n_tb, [&](int64_t b, int) {
@@ -125,15 +148,18 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
   }
 
   // Rows per task: a multiple of 4, about 8 tasks per thread per token block, at most 256 rows.
+  // Packed kernels count in panels (of 16 rows), two at a time.
   const int64_t want_tasks = static_cast<int64_t>(pool.size()) * 8;
-  int64_t rows_per_task = (w.rows + want_tasks - 1) / want_tasks;
-  rows_per_task = std::clamp<int64_t>((rows_per_task + 3) & ~int64_t{3}, 4, 256);
-  const int64_t n_rb = (w.rows + rows_per_task - 1) / rows_per_task;
+  const int64_t units = plan.packed ? (w.rows + kPanelRows - 1) / kPanelRows : w.rows;
+  int64_t rows_per_task = (units + want_tasks - 1) / want_tasks;
+  rows_per_task = plan.packed ? std::clamp<int64_t>((rows_per_task + 1) & ~int64_t{1}, 2, 16)
+                              : std::clamp<int64_t>((rows_per_task + 3) & ~int64_t{3}, 4, 256);
+  const int64_t n_rb = (units + rows_per_task - 1) / rows_per_task;
   pool.ParallelFor(n_rb * n_tb, [&](int64_t task, int) {
     GemmArgs a = base;
     const int64_t rb = task / n_tb, b = task % n_tb;
     a.r0 = rb * rows_per_task;
-    a.r1 = std::min(w.rows, a.r0 + rows_per_task);
+    a.r1 = std::min(units, a.r0 + rows_per_task);
     a.t0 = b * tb;
     a.t1 = std::min(n_tokens, a.t0 + tb);
     plan.fn(a);

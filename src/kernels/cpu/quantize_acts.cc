@@ -16,39 +16,59 @@ HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
+constexpr int kBlock = 32;
+
+// One block of 32: q[j] = round(x[j] / d), d = max |x| / 127. Returns d.
+inline float QuantizeBlock(const float* xb, int32_t* qi) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   const size_t lanes = hn::Lanes(df);
-  constexpr int kBlock = 32;
+  float amax = 0;
+  if (lanes <= static_cast<size_t>(kBlock)) {
+    auto m = hn::Zero(df);
+    for (size_t j = 0; j < kBlock; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + j)));
+    amax = hn::GetLane(hn::MaxOfLanes(df, m));
+  } else {
+    for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::abs(xb[j]));
+  }
+  const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+  if (lanes <= static_cast<size_t>(kBlock)) {
+    const auto vinv = hn::Set(df, inv);
+    for (size_t j = 0; j < kBlock; j += lanes) {
+      hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vinv)), di, qi + j);
+    }
+  } else {
+    for (int j = 0; j < kBlock; ++j) qi[j] = static_cast<int32_t>(std::nearbyint(xb[j] * inv));
+  }
+  return amax / 127.0f;
+}
+
+void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
   const int64_t nb = cols / kBlock;
   HWY_ALIGN int32_t qi[kBlock + 64];
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
-      const float* xb = x + t * cols + b * kBlock;
-      float amax = 0;
-      if (lanes <= static_cast<size_t>(kBlock)) {
-        auto m = hn::Zero(df);
-        for (size_t j = 0; j < kBlock; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + j)));
-        amax = hn::GetLane(hn::MaxOfLanes(df, m));
-      } else {
-        for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::abs(xb[j]));
-      }
-      const float scale = amax / 127.0f;
-      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-      d[t * nb + b] = scale;
+      d[t * nb + b] = QuantizeBlock(x + t * cols + b * kBlock, qi);
       uint8_t* qb = q + t * cols + b * kBlock;
-      if (lanes <= static_cast<size_t>(kBlock)) {
-        const auto vinv = hn::Set(df, inv);
-        for (size_t j = 0; j < kBlock; j += lanes) {
-          hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vinv)), di, qi + j);
-        }
-        for (int j = 0; j < kBlock; ++j) qb[j] = static_cast<uint8_t>(qi[j] + 128);
-      } else {
-        for (int j = 0; j < kBlock; ++j) {
-          qb[j] = static_cast<uint8_t>(static_cast<int>(std::nearbyint(xb[j] * inv)) + 128);
-        }
+      for (int j = 0; j < kBlock; ++j) qb[j] = static_cast<uint8_t>(qi[j] + 128);
+    }
+  }
+}
+
+void QuantizeActsSignedImpl(const float* x, int64_t n, int64_t cols, int8_t* q, float* d,
+                            int32_t* c, int32_t k) {
+  const int64_t nb = cols / kBlock;
+  HWY_ALIGN int32_t qi[kBlock + 64];
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      d[t * nb + b] = QuantizeBlock(x + t * cols + b * kBlock, qi);
+      int8_t* qb = q + t * cols + b * kBlock;
+      int32_t sum = 0;
+      for (int j = 0; j < kBlock; ++j) {
+        qb[j] = static_cast<int8_t>(qi[j]);
+        sum += qi[j];
       }
+      c[t * nb + b] = -k * sum;
     }
   }
 }
@@ -59,10 +79,16 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace tandem::kernels::cpu {
 HWY_EXPORT(QuantizeActsImpl);
+HWY_EXPORT(QuantizeActsSignedImpl);
 namespace internal {
 
 void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
   HWY_DYNAMIC_DISPATCH(QuantizeActsImpl)(x, n, cols, q, d);
+}
+
+void QuantizeActsSigned(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* c,
+                        int32_t k) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActsSignedImpl)(x, n, cols, q, d, c, k);
 }
 
 void ConvertToBf16(const float* x, int64_t n, uint16_t* out) {

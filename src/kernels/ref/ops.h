@@ -15,6 +15,9 @@ struct MatRef {
   const uint8_t* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  // The same matrix repacked for the CPU kernels (kernels/cpu/packed.h), or null. The reference
+  // kernels always read `data`.
+  const uint8_t* packed = nullptr;
 };
 
 // y[t, r] = sum_k w[r, k] * x[t, k] for t < n_tokens.   x: [n_tokens, cols]  y: [n_tokens, rows]
