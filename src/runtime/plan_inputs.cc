@@ -57,18 +57,3 @@ planner::ModelShape PlannerShape(const model::LlamaModel& model) {
 }
 
 }  // namespace tandem::runtime
-
-namespace tandem::runtime {
-
-planner::DeviceProfile EmulatedProfile(const std::string& name, const DeviceEmulation& emu,
-                                       double memory_bytes) {
-  planner::DeviceProfile d;
-  d.name = name;
-  for (int i = 0; i < planner::kNumWeightDtypes; ++i) d.peak_flops[i] = emu.flops;
-  d.peak_bandwidth = emu.bandwidth;
-  d.memory_total_bytes = emu.memory > 0 ? emu.memory : memory_bytes;
-  d.memory_free_bytes = d.memory_total_bytes;
-  return d;
-}
-
-}  // namespace tandem::runtime

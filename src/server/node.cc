@@ -24,12 +24,17 @@
 #include "runtime/request.h"
 #include "server/peer_client.h"
 #include "server/placement_policy.h"
+#include "server/self_profile.h"
 #include "transport/auth.h"
 #include "transport/tcp.h"
 
 namespace tandem::server {
 
 using nlohmann::json;
+
+namespace {
+constexpr double kAssumedPeerMemoryBytes = 64e9;  // a peer that does not state its memory
+}  // namespace
 
 std::string ControlToken(const std::string& cluster_key) {
   const transport::Proof p =
@@ -59,12 +64,13 @@ struct Node::Impl {
   std::atomic<uint64_t> next_request{1};
   std::atomic<bool> stopping{false};
   static constexpr size_t kMaxTraces = 256;
-  planner::DeviceProfile profile;  // this node's device, as the planner sees it
+  std::unique_ptr<SelfProfile> self;  // this node's device, as the planner sees it
   std::unique_ptr<cluster::Discovery> discovery;
-  std::thread prober_thread;  // measures the links from peers in the background
+  std::thread prober_thread;  // measures the links from peers and the free memory
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   void ProbeLinks();
+  void RefreshMemory();  // re-reads free memory, logs a change, updates the policy
   int64_t started_ns = 0;
   // Peers to consider: --peer addresses and discovered members (host:http_port).
   std::vector<std::string> PeerAddresses() const;
@@ -80,26 +86,6 @@ struct Node::Impl {
   StatusOr<Decision> AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens);
 };
 
-namespace {
-
-// This node's device: the emulated one, or measured with our kernels (a short GEMM and a read
-// of a buffer larger than the last-level cache).
-planner::DeviceProfile MeasureProfile(const NodeOptions& o) {
-  if (o.emulation.enabled()) return runtime::EmulatedProfile(o.node_id, o.emulation, 64e9);
-  base::ThreadPool pool(1);
-  kernels::cpu::GemmShape shape;
-  shape.rows = 1024;
-  shape.cols = 1024;
-  shape.n_tokens = 128;
-  runtime::DeviceEmulation measured;
-  auto flops = kernels::cpu::MeasureGemm(kernels::WeightType::kF16, shape, pool, 1);
-  measured.flops = flops.ok() ? *flops : 1e10;
-  measured.bandwidth = kernels::cpu::MeasureReadBandwidth(pool, 256ull << 20, 1);
-  return runtime::EmulatedProfile(o.node_id, measured, 64e9);
-}
-
-}  // namespace
-
 std::vector<std::string> Node::Impl::PeerAddresses() const {
   std::vector<std::string> out = opts.peers;
   if (discovery) {
@@ -111,8 +97,15 @@ std::vector<std::string> Node::Impl::PeerAddresses() const {
   return out;
 }
 
-// Every few seconds: a short bulk probe from each peer, so a link that slowed (or sped up) moves
-// the next placement before a request has to find out.
+void Node::Impl::RefreshMemory() {
+  const std::string change = self->RefreshMemory();
+  if (!change.empty()) spdlog::info("node={} {}", opts.node_id, change);
+  policy->SetSelf(self->Device());
+}
+
+// Every few seconds: this node's free memory, and a short bulk probe from each peer, so a node
+// that ran short of memory or a link that slowed (or sped up) moves the next placement before a
+// request has to find out.
 void Node::Impl::ProbeLinks() {
   constexpr auto kEvery = std::chrono::seconds(3);
   constexpr uint64_t kProbeBytes = 256 * 1024;
@@ -120,7 +113,9 @@ void Node::Impl::ProbeLinks() {
   std::unique_lock<std::mutex> l(stop_mu);
   while (!stop_cv.wait_for(l, kEvery, [this] { return stopping.load(); })) {
     l.unlock();
+    RefreshMemory();
     for (const std::string& addr : PeerAddresses()) {
+      if (opts.cluster_key.empty()) break;
       auto peer = ResolvePeer(addr, opts.cluster_key);
       if (!peer.ok()) continue;
       auto bw = ProbeLink(addr, opts.cluster_key, kProbeBytes);
@@ -152,12 +147,7 @@ std::string Node::Impl::ClusterJson() const {
     v.members = discovery->Members();
     v.version = discovery->version();
   }
-  v.profiles_json[opts.node_id] = json{
-      {"flops", profile.peak_flops[0]},
-      {"bandwidth", profile.peak_bandwidth},
-      {"memory", profile.memory_total_bytes},
-      {"emulated",
-       opts.emulation.enabled()}}.dump();
+  v.profiles_json[opts.node_id] = self->Json().dump();
   return cluster::TopologyJson(v);
 }
 
@@ -171,10 +161,16 @@ StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_
       continue;
     }
     PeerCandidate c{p->node_id, p->host, p->data_port, p->clock_offset_ns, p->rtt_ms / 1e3};
-    c.profile = runtime::EmulatedProfile(p->node_id, {p->flops, p->bandwidth, p->memory}, 64e9);
+    runtime::NodeProfile np;
+    np.flops = p->flops;
+    np.bandwidth = p->bandwidth;
+    const double total = p->memory > 0 ? p->memory : kAssumedPeerMemoryBytes;
+    c.profile =
+        runtime::PlannerDevice(p->node_id, np, total, p->memory_free > 0 ? p->memory_free : total);
     c.link_bytes_per_s = p->link_bytes_per_s;
     if (p->flops > 0 && p->bandwidth > 0) peers.push_back(c);
   }
+  RefreshMemory();
   return policy->Decide(peers, prompt_tokens, gen_tokens);
 }
 
@@ -228,6 +224,7 @@ void Node::Impl::ServeData() {
       runtime::ServePrefillOptions so{opts.node_id,          opts.cluster_key,  opts.emulation,
                                       opts.link_bytes_per_s, opts.kv_precision, pool.get()};
       std::lock_guard<std::mutex> compute(compute_mu);
+      SelfProfile::Busy busy(self.get());
       auto served = runtime::ServePrefill(*model, *c, so);
       if (served.ok() && served->emulation_saturated > 0) {
         spdlog::warn(
@@ -300,7 +297,9 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   const runtime::NodeContext ctx{opts.node_id, opts.cluster_key, opts.emulation, opts.kv_precision,
                                  pool.get()};
   std::unique_lock<std::mutex> compute(compute_mu);
+  std::optional<SelfProfile::Busy> busy(std::in_place, self.get());
   auto r = runtime::RunRequest(*model, spec, placement, ctx);
+  busy.reset();
   compute.unlock();
   if (!r.ok()) return JsonError(res, 400, r.status().ToString());
   if (!resolve_error.empty()) {
@@ -335,15 +334,13 @@ void Node::Impl::RegisterRoutes() {
   });
   http.Get("/v1/node", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(req)) return JsonError(res, 403, "cluster key required");
+    RefreshMemory();  // peers plan with it
     res.set_content(json{{"node_id", opts.node_id},
                          {"data_port", listener->port()},
                          {"model_fingerprint", model->fingerprint()},
                          {"tokenizer_hash", model->tokenizer().Fingerprint()},
                          {"emulation", opts.emulation.ToString()},
-                         {"profile",
-                          {{"flops", profile.peak_flops[0]},
-                           {"bandwidth", profile.peak_bandwidth},
-                           {"memory", profile.memory_total_bytes}}},
+                         {"profile", self->Json()},
                          {"link_bytes_per_s", opts.link_bytes_per_s}}
                         .dump(),
                     "application/json");
@@ -395,9 +392,18 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
   }
   ASSIGN_OR_RETURN(impl->model, model::LlamaModel::Load(opts.model_path));
   impl->pool = std::make_unique<base::ThreadPool>(std::max(1, opts.threads));
-  impl->profile = MeasureProfile(impl->opts);
+  SelfProfileOptions so;
+  so.node_id = impl->opts.node_id;
+  so.emulation = opts.emulation;
+  so.threads = std::max(1, opts.threads);
+  so.cache_dir = opts.profile_cache
+                     ? (opts.profile_cache_dir.empty() ? runtime::DefaultProfileCacheDir()
+                                                       : opts.profile_cache_dir)
+                     : "";
+  so.refresh_delay_s = opts.profile_refresh_delay_s;
+  ASSIGN_OR_RETURN(impl->self, SelfProfile::Start(*impl->model, so));
   impl->policy =
-      std::make_unique<PlacementPolicy>(runtime::PlannerShape(*impl->model), impl->profile);
+      std::make_unique<PlacementPolicy>(runtime::PlannerShape(*impl->model), impl->self->Device());
   const uint16_t data_port = opts.data_port != 0 ? opts.data_port : opts.http_port + 1;
   ASSIGN_OR_RETURN(impl->listener, transport::FrameListener::Listen(opts.host, data_port));
   impl->RegisterRoutes();
@@ -420,7 +426,7 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
   Impl* p = impl.get();
   impl->http_thread = std::thread([p] { p->http.listen_after_bind(); });
   impl->data_thread = std::thread([p] { p->ServeData(); });
-  if (!opts.cluster_key.empty()) impl->prober_thread = std::thread([p] { p->ProbeLinks(); });
+  impl->prober_thread = std::thread([p] { p->ProbeLinks(); });
   spdlog::info("node={} model={} http={}:{} data={} emulation=[{}] link_shaping={} key={}",
                impl->opts.node_id, opts.model_path, opts.host, opts.http_port, data_port,
                opts.emulation.enabled() ? opts.emulation.ToString() : "off",
@@ -441,6 +447,7 @@ void Node::Stop() {
     if (impl_->stopping.exchange(true)) return;
   }
   impl_->stop_cv.notify_all();
+  impl_->self->Stop();
   if (impl_->prober_thread.joinable()) impl_->prober_thread.join();
   if (impl_->discovery) impl_->discovery->Stop();
   impl_->http.stop();

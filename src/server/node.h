@@ -34,6 +34,9 @@ struct NodeOptions {
   int threads = 1;                  // compute threads shared by prefill and decode
   bool discovery = true;            // UDP multicast beacons (needs a cluster key)
   std::string discovery_interface;  // address to send/receive multicast on; default: host
+  bool profile_cache = true;        // keep the measured profile on disk (runtime/profile_cache.h)
+  std::string profile_cache_dir;    // empty: runtime::DefaultProfileCacheDir()
+  double profile_refresh_delay_s = 2;  // after a cache hit, re-measure this long after start
 };
 
 class Node {

@@ -53,6 +53,7 @@ StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& clust
   p.flops = profile.value("flops", 0.0);
   p.bandwidth = profile.value("bandwidth", 0.0);
   p.memory = profile.value("memory", 0.0);
+  p.memory_free = profile.value("memory_free", 0.0);
   p.link_bytes_per_s = j.value("link_bytes_per_s", 0.0);
   double best_rtt = 1e18;
   for (int i = 0; i < 5; ++i) {

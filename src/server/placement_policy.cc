@@ -25,20 +25,32 @@ double PlacementPolicy::LinkEstimate(const PeerCandidate& peer) const {
   return peer.link_bytes_per_s > 0 ? peer.link_bytes_per_s : kAssumedLinkBytesPerS;
 }
 
+void PlacementPolicy::SetSelf(planner::DeviceProfile self) {
+  std::lock_guard<std::mutex> l(mu_);
+  self.name = self_.name;
+  self_ = std::move(self);
+}
+
+planner::DeviceProfile PlacementPolicy::self() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return self_;
+}
+
 StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& peers,
                                            int64_t prompt_tokens, int64_t gen_tokens) {
+  const planner::DeviceProfile me = self();
   planner::Topology t;
-  t.devices.push_back(self_);
+  t.devices.push_back(me);
   for (const PeerCandidate& p : peers) {
     planner::DeviceProfile d = p.profile;
     d.name = p.node_id;
     t.devices.push_back(d);
     planner::LinkProfile link;
-    link.name = self_.name + "-" + p.node_id;
+    link.name = me.name + "-" + p.node_id;
     link.bandwidth = LinkEstimate(p);
     link.rtt_s = p.rtt_s > 0 ? p.rtt_s : 1e-4;
     link.alpha_s = link.rtt_s / 2;
-    t.links.push_back({self_.name, p.node_id, link});
+    t.links.push_back({me.name, p.node_id, link});
   }
   const planner::Request req{prompt_tokens, gen_tokens};
   // This node owns the request, so it decodes: keep the candidates that decode here.
@@ -47,7 +59,15 @@ StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& pee
     if (c.placement.decode_device == 0) plan.candidates.push_back(c);
   }
   plan.winner = planner::PickWinner(plan.candidates);
-  if (plan.winner < 0) return Unavailable("no placement fits this request in memory");
+  if (plan.winner < 0) {
+    // This node alone says it most plainly.
+    std::string why;
+    for (const planner::Candidate& c : plan.candidates) {
+      if (why.empty() || c.placement.mode == planner::Mode::kColocated) why = c.infeasible_reason;
+    }
+    return Unavailable("no placement fits this request in memory" +
+                       (why.empty() ? "" : ": " + why));
+  }
   plan.reason = planner::ExplainWinner(plan, shape_, t, req);
   const planner::Candidate& w = plan.candidates[plan.winner];
   Decision d;
@@ -71,7 +91,15 @@ StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& pee
   }
   std::lock_guard<std::mutex> l(mu_);
   if (!last_label_.empty() && last_label_ != d.label) {
-    d.change = "placement changed from '" + last_label_ + "' to '" + d.label + "': " + d.reason;
+    // Say so when the previous placement no longer fits (a node's free memory fell).
+    std::string gone;
+    for (const planner::Candidate& c : plan.candidates) {
+      if (!c.feasible && planner::CandidateLabel(c, t) == last_label_) {
+        gone = " ('" + last_label_ + "' no longer fits: " + c.infeasible_reason + ")";
+      }
+    }
+    d.change = "placement changed from '" + last_label_ + "' to '" + d.label + "'" + gone + ": " +
+               d.reason;
   }
   last_label_ = d.label;
   return d;

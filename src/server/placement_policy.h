@@ -46,6 +46,10 @@ class PlacementPolicy {
   // else 10 GbE (assumed).
   double LinkEstimate(const PeerCandidate& peer) const;
 
+  // This node's device, re-profiled or with its free memory re-read from the OS.
+  void SetSelf(planner::DeviceProfile self);
+  planner::DeviceProfile self() const;
+
   StatusOr<Decision> Decide(const std::vector<PeerCandidate>& peers, int64_t prompt_tokens,
                             int64_t gen_tokens);
 

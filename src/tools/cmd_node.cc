@@ -75,6 +75,15 @@ void AddNodeCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("!--no-discovery", a->opts.discovery, "Do not send or listen for UDP beacons");
   cmd->add_option("--discovery-interface", a->opts.discovery_interface,
                   "Address for multicast beacons (default: --host)");
+  cmd->add_option("--profile-cache-dir", a->opts.profile_cache_dir,
+                  "Where the measured profile is kept (default: $TANDEM_CACHE_DIR, else "
+                  "$XDG_CACHE_HOME/tandem, else ~/.cache/tandem)");
+  cmd->add_flag("!--no-profile-cache", a->opts.profile_cache,
+                "Measure the profile at every start; do not read or write the cache");
+  cmd->add_option("--profile-refresh-delay", a->opts.profile_refresh_delay_s,
+                  "Seconds after start before a cached profile is re-measured in the background")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->callback([a, &exit_code] { exit_code = RunNode(*a); });
 }
 

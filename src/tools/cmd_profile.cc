@@ -10,6 +10,7 @@
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/matmul.h"
 #include "tools/commands.h"
+#include "tools/profile_node.h"
 #include "tools/progress.h"
 
 namespace tandem::tools {
@@ -21,9 +22,20 @@ struct ProfileArgs {
   int tokens = 256;
   int reps = 5;
   bool json = false;
+  bool node = false;
+  bool threads_given = false;
+  NodeProfileArgs node_args;
 };
 
-int RunProfile(const ProfileArgs& a) {
+int RunProfile(ProfileArgs& a) {
+  if (a.node || !a.node_args.emulate.empty() || !a.node_args.model.empty()) {
+    if (a.node_args.model.empty()) {
+      return ReportError(InvalidArgument("--node needs -m MODEL (the model the node serves)"));
+    }
+    a.node_args.threads = a.threads_given ? a.threads : 1;  // as `tandem node`
+    a.node_args.json = a.json;
+    return RunNodeProfile(a.node_args);
+  }
   base::ThreadPool pool(a.threads);
   ProgressBar bar("memory read");
   nlohmann::json j;
@@ -93,9 +105,9 @@ void AddProfileCommand(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<ProfileArgs>();
   CLI::App* cmd = app.add_subcommand(
       "profile", "Measure this machine's ceilings with our kernels: memory bandwidth, GEMM FLOP/s");
-  cmd->add_option("-t,--threads", a->threads, "Threads")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
+  CLI::Option* threads = cmd->add_option("-t,--threads", a->threads, "Threads (--node: 1)")
+                             ->capture_default_str()
+                             ->check(CLI::Range(1, 1024));
   cmd->add_option("--buffer-mib", a->buffer_mib, "Bandwidth buffer, MiB (far above the LLC)")
       ->capture_default_str()
       ->check(CLI::Range(64, 1 << 16));
@@ -106,7 +118,20 @@ void AddProfileCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   cmd->add_flag("--json", a->json, "Print one JSON object");
-  cmd->callback([a, &exit_code] { exit_code = RunProfile(*a); });
+  cmd->add_flag("--node", a->node,
+                "Measure the profile a `tandem node` plans with (FLOP/s, bandwidth, memory) for "
+                "-m MODEL, paced to --emulate when given, and store it in the node's cache");
+  cmd->add_option("-m,--model", a->node_args.model, "GGUF model (with --node)");
+  cmd->add_option("--emulate", a->node_args.emulate,
+                  "Measure the emulated device: flops=100G,bw=270M[,mem=8G] (implies --node)");
+  cmd->add_option("--cache-dir", a->node_args.cache_dir,
+                  "Profile cache (default: $TANDEM_CACHE_DIR, else $XDG_CACHE_HOME/tandem, else "
+                  "~/.cache/tandem)");
+  cmd->add_flag("!--no-cache", a->node_args.cache, "Do not store the node profile");
+  cmd->callback([a, threads, &exit_code] {
+    a->threads_given = threads->count() > 0;
+    exit_code = RunProfile(*a);
+  });
 }
 
 }  // namespace tandem::tools
