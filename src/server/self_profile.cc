@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -149,11 +150,12 @@ std::string SelfProfile::RefreshMemory() {
     total = free = o_.emulation.memory;  // the emulated machine's memory, not this one's
     source = "emulation";
   } else if (auto m = runtime::ReadSystemMemory(); m.ok()) {
-    // MemAvailable already leaves out the KV caches (anonymous memory this process holds) and
-    // counts the mapped model's pages as reclaimable, which the planner's weights term adds back:
-    // it is what a placement here may take.
+    // What a placement here may take: the planner counts the model's weights itself, so add
+    // back the repacked copy of them that this process already holds (anonymous memory the OS
+    // counts as used; its file pages were dropped). The mapped file's pages MemAvailable already
+    // counts as reclaimable, and the KV caches of requests in flight as used.
     total = m->total_bytes;
-    free = m->available_bytes;
+    free = std::min(total, m->available_bytes + static_cast<double>(model_.packed_bytes()));
     source = "os";
   } else {
     std::lock_guard<std::mutex> l(mu_);
