@@ -23,7 +23,7 @@ std::vector<float> Random(size_t n) {
   return v;
 }
 
-// args: weight type id, rows, cols, tokens, threads
+// args: weight type id, rows, cols, tokens, threads, F16 through bf16 products (0/1)
 void BM_MatMul(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
@@ -52,8 +52,12 @@ void BM_MatMul(benchmark::State& state) {
     m.packed = packed.data();
     weight_bytes = packed.size();
   }
+  cpu::MatMulOptions options;
+  if (state.range(5) != 0) options.f16_prefill = cpu::F16Prefill::kBf16;
   for (auto _ : state) {
-    if (!cpu::MatMul(m, x.data(), n, y.data(), pool).ok()) state.SkipWithError("MatMul failed");
+    if (!cpu::MatMul(m, x.data(), n, y.data(), pool, options).ok()) {
+      state.SkipWithError("MatMul failed");
+    }
     benchmark::DoNotOptimize(y.data());
   }
   state.SetLabel(std::string(WeightTypeName(type)));
@@ -66,8 +70,8 @@ void BM_MatMul(benchmark::State& state) {
 void MatMulArgs(benchmark::internal::Benchmark* b) {
   for (auto t : {WeightType::kF32, WeightType::kF16, WeightType::kBF16, WeightType::kQ8_0,
                  WeightType::kQ4_0}) {
-    b->Args({static_cast<int64_t>(t), 2048, 2048, 256, 2});  // prefill GEMM
-    b->Args({static_cast<int64_t>(t), 8192, 2048, 1, 2});    // decode GEMV (w_gate shape)
+    b->Args({static_cast<int64_t>(t), 2048, 2048, 256, 2, 0});  // prefill GEMM
+    b->Args({static_cast<int64_t>(t), 8192, 2048, 1, 2, 0});    // decode GEMV (w_gate shape)
   }
 }
 BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -76,10 +80,11 @@ BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillise
 // busy machine disturbs less than wall time (rates are per CPU second).
 void MatMulOneThreadArgs(benchmark::internal::Benchmark* b) {
   for (auto t : {WeightType::kF16, WeightType::kQ8_0, WeightType::kQ4_0}) {
-    b->Args({static_cast<int64_t>(t), 512, 2048, 256, 1});
-    b->Args({static_cast<int64_t>(t), 2048, 2048, 1, 1});
-    b->Args({static_cast<int64_t>(t), 16384, 4096, 1, 1});  // weights far larger than the LLC
+    b->Args({static_cast<int64_t>(t), 512, 2048, 256, 1, 0});
+    b->Args({static_cast<int64_t>(t), 2048, 2048, 1, 1, 0});
+    b->Args({static_cast<int64_t>(t), 16384, 4096, 1, 1, 0});  // weights far larger than the LLC
   }
+  b->Args({static_cast<int64_t>(WeightType::kF16), 512, 2048, 256, 1, 1});
 }
 BENCHMARK(BM_MatMul)
     ->Name("BM_MatMulOneThread")

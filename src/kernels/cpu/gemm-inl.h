@@ -59,6 +59,9 @@ struct BF16W {
   }
 };
 
+template <class W>
+inline constexpr size_t kPrefetchElems = 4096 / sizeof(typename W::T);
+
 // y[t * ldy + r] = sum_k w[r * ldw + k] * x[t * ldx + k] for r < R, t < T.
 template <class W, int R, int T>
 HWY_INLINE void Tile(const typename W::T* w, size_t ldw, const float* x, size_t ldx, size_t k_len,
@@ -66,19 +69,31 @@ HWY_INLINE void Tile(const typename W::T* w, size_t ldw, const float* x, size_t 
   const DF df;
   const size_t n = hn::Lanes(df);
   VF acc[R][T];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
   }
   size_t k = 0;
   for (; k + n <= k_len; k += n) {
     VF xv[T];
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) xv[t] = hn::LoadU(df, x + t * ldx + k);
+    if constexpr (T == 1) {
+      // Decode streams each row once: fetch ahead (the hardware prefetchers stop at each page).
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * ldw + k + kPrefetchElems<W>);
+    }
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const VF wv = W::Load(df, w + r * ldw + k);
+#pragma GCC unroll 16
       for (int t = 0; t < T; ++t) acc[r][t] = hn::MulAdd(wv, xv[t], acc[r][t]);
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       float s = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
       for (size_t kk = k; kk < k_len; ++kk) s += W::Scalar(w + r * ldw + kk) * x[t * ldx + kk];

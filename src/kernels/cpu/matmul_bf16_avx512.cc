@@ -50,19 +50,26 @@ template <class L, int R, int T>
 TANDEM_TARGET_BF16 inline void TileBf16(const uint16_t* w, int64_t ldw, int64_t cols,
                                         const uint16_t* x, float* y, int64_t ldy) {
   __m512 acc[R][T];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   }
   for (int64_t k = 0; k < cols; k += 32) {
     const int n = static_cast<int>(std::min<int64_t>(32, cols - k));
     __m512bh wv[R];
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) wv[r] = L::Load(w + r * ldw + k, n);
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       const __m512bh xv = LoadX(x + t * cols + k, n);
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
   }
 }

@@ -89,13 +89,16 @@ TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, in
   const int64_t nb = cols / 32;
   const __m512i perm = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
   __m512 acc[R][T];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   }
   int64_t j = 0;
   for (; j < nb; j += 2) {
     const bool two = j + 1 < nb;
     WPair wp[R];
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const auto* row = reinterpret_cast<const Block*>(w + r * row_bytes);
       // Weights are usually a file mapping in 4 KiB pages, where the hardware prefetchers stop
@@ -103,6 +106,7 @@ TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, in
       _mm_prefetch(reinterpret_cast<const char*>(row + j) + kPrefetchBytes, _MM_HINT_T0);
       wp[r] = L::Load(row, j, two);
     }
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       const uint8_t* xp = xq + t * cols + j * 32;
       const __m512i xv = two ? _mm512_loadu_si512(xp) : _mm512_maskz_loadu_epi8(0xffffffffull, xp);
@@ -111,13 +115,16 @@ TANDEM_TARGET_VNNI inline void TileInt8(const uint8_t* w, uint64_t row_bytes, in
           perm, _mm512_castps128_ps512(
                     two ? _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i_u*>(dp)))
                         : _mm_load_ss(dp)));
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const __m512i p = _mm512_dpbusd_epi32(wp[r].negc, xv, wp[r].q);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(wp[r].d, dx), acc[r][t]);
       }
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
   }
 }
