@@ -2,6 +2,8 @@
 // paced to the emulated device, which must come out within 10 % of the emulation's parameters;
 // the measurement is cached on disk, taken at the next start and re-measured in the background;
 // a corrupt cache file is only a warning.
+#include "server/self_profile.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "model/llama_model.h"
 #include "server/node.h"
 #include "server/node_proc_test_util.h"
 
@@ -150,6 +153,63 @@ TEST(NodeProfile, CorruptCacheFileIsAWarningNotAFailure) {
   EXPECT_NE(log.find("not a valid entry"), std::string::npos) << log;
   // ... and the measurement replaced the corrupt entry.
   EXPECT_NE(Slurp(path).find("\"source\": \"emulation\""), std::string::npos) << Slurp(path);
+}
+
+// In process: the background re-measurement waits while a request computes, and keeps the
+// cached profile until it has measured in a quiet moment.
+TEST(SelfProfile, ReMeasuresOnlyWhileNoRequestRuns) {
+  auto model = model::LlamaModel::Load(kModel);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  SelfProfileOptions o;
+  o.node_id = "in-process";
+  o.emulation = {kFlops, kBandwidth, 0};
+  o.cache_dir = FreshCacheDir("cache-busy");
+  o.refresh_delay_s = 0;
+  {
+    auto first = SelfProfile::Start(**model, o);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_EQ((*first)->profile().source, "emulation");
+    EXPECT_EQ((*first)->Device().peak_bandwidth, (*first)->profile().bandwidth);
+  }
+  auto s = SelfProfile::Start(**model, o);
+  ASSERT_TRUE(s.ok());
+  SelfProfile& p = **s;
+  {
+    SelfProfile::Busy busy(&p);  // a request from the start
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(p.profile().source, "cache");
+  }
+  for (int i = 0; i < 50 && p.profile().source == "cache"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(p.profile().source, "emulation");
+  EXPECT_NEAR(p.profile().flops / kFlops, 1.0, 0.10);
+  const planner::DeviceProfile d = p.Device();
+  EXPECT_EQ(d.name, "in-process");
+  EXPECT_EQ(d.peak_flops[0], p.profile().flops);
+  EXPECT_GT(d.memory_free_bytes, 0);
+  EXPECT_LE(d.memory_free_bytes, d.memory_total_bytes);
+  EXPECT_TRUE(d.Validate().ok()) << d.Validate().ToString();
+}
+
+// Stop ends a background measurement of a very slow emulated device at once.
+TEST(SelfProfile, StopIsQuickEvenMidMeasurement) {
+  auto model = model::LlamaModel::Load(kModel);
+  ASSERT_TRUE(model.ok());
+  SelfProfileOptions o;
+  o.node_id = "slow";
+  o.emulation = {20e6, 5e6, 0};  // a measurement takes over a second
+  o.cache_dir = FreshCacheDir("cache-stop");
+  o.refresh_delay_s = 0;
+  ASSERT_TRUE(SelfProfile::Start(**model, o).ok());  // fills the cache
+  // The cached entry is re-measured at once in the background; stop it well before it is done.
+  auto s = SelfProfile::Start(**model, o);
+  ASSERT_TRUE(s.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // measuring now
+  const auto t0 = std::chrono::steady_clock::now();
+  (*s)->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+  EXPECT_EQ((*s)->profile().source, "cache");
 }
 
 }  // namespace
