@@ -17,7 +17,6 @@
 #include "base/clock.h"
 #include "cluster/discovery.h"
 #include "cluster/topology_json.h"
-#include "kernels/cpu/ceilings.h"
 #include "model/llama_model.h"
 #include "runtime/kv_stream.h"
 #include "runtime/plan_inputs.h"
