@@ -126,15 +126,27 @@ int RunSingleBench(const BenchArgs& a) {
   const double pp_flops = cost.prefill_flops / (a.prompt / p.median);
   const double tg_bytes = cost.weight_bytes_per_token * g.median;
   double bw = 0, gemm = 0;
+  kernels::cpu::InstructionPeaks peaks;
   if (a.ceilings) {
     bar.set_label("ceilings");
     bw = kernels::cpu::MeasureReadBandwidth(pool, uint64_t{1} << 30, 5);
+    peaks = kernels::cpu::MeasureInstructionPeaks(pool);
     kernels::cpu::GemmShape s{2048, 2048, 256, fopts.matmul};
     auto f = kernels::cpu::MeasureGemm(cost.main_type, s, pool, 3);
     if (!f.ok()) return ReportError(f.status());
     gemm = *f;
   }
   bar.Done();
+  // The instruction prefill's products run on: int8 dots for Q8_0/Q4_0 where the CPU has them,
+  // bf16 dots for BF16 (and F16 with --f16-bf16), f32 FMA otherwise.
+  const bool int8 = (cost.main_type == kernels::WeightType::kQ8_0 ||
+                     cost.main_type == kernels::WeightType::kQ4_0) &&
+                    peaks.int8_dot > 0;
+  const bool bf16 = (cost.main_type == kernels::WeightType::kBF16 ||
+                     (cost.main_type == kernels::WeightType::kF16 && a.f16_bf16)) &&
+                    peaks.bf16_dot > 0;
+  const double peak = int8 ? peaks.int8_dot : bf16 ? peaks.bf16_dot : peaks.fma_f32;
+  const char* peak_name = int8 ? "int8 dot" : bf16 ? "bf16 dot" : "f32 FMA";
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
                         {"prompt_tokens", a.prompt},
@@ -153,7 +165,12 @@ int RunSingleBench(const BenchArgs& a) {
       j["ceilings"] = {{"read_bandwidth_gb_s", bw / 1e9},
                        {"gemm_gflop_s", gemm / 1e9},
                        {"gemm_type", std::string(kernels::WeightTypeName(cost.main_type))}};
+      j["ceilings"]["peak_fma_f32_gflop_s"] = peaks.fma_f32 / 1e9;
+      j["ceilings"]["peak_bf16_dot_gflop_s"] = peaks.bf16_dot / 1e9;
+      j["ceilings"]["peak_int8_dot_gop_s"] = peaks.int8_dot / 1e9;
       j["prefill_fraction_of_gemm_ceiling"] = pp_flops / gemm;
+      j["prefill_fraction_of_instruction_peak"] = pp_flops / peak;
+      j["prefill_instruction"] = peak_name;
       j["decode_fraction_of_bandwidth"] = tg_bytes / bw;
     }
     std::printf("%s\n", j.dump().c_str());
@@ -163,8 +180,9 @@ int RunSingleBench(const BenchArgs& a) {
   std::printf("pp%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GFLOP/s", a.prompt, p.median,
               p.min, p.max, pp_flops / 1e9);
   if (a.ceilings) {
-    std::printf("  = %.0f%% of %s GEMM %.1f GFLOP/s", 100 * pp_flops / gemm,
-                std::string(kernels::WeightTypeName(cost.main_type)).c_str(), gemm / 1e9);
+    std::printf("  = %.0f%% of %s GEMM %.1f GFLOP/s, %.0f%% of %s peak %.1f", 100 * pp_flops / gemm,
+                std::string(kernels::WeightTypeName(cost.main_type)).c_str(), gemm / 1e9,
+                100 * pp_flops / peak, peak_name, peak / 1e9);
   }
   std::printf("\ntg%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GB/s", a.gen, g.median, g.min,
               g.max, tg_bytes / 1e9);

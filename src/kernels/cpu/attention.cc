@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "hwy/aligned_allocator.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/attention.h"
@@ -63,6 +64,54 @@ HWY_INLINE float ExpShiftSum(float* s, int64_t n, float m) {
   return total;
 }
 
+// Scores of one query row against a key block: s[j] = q · K[j] * scale for j < kKeyBlock, with
+// the block transposed (kt[d * kKeyBlock + j]): vectors run over keys, so there are no horizontal
+// sums, and kKeyBlock / lanes independent accumulators.
+HWY_INLINE void BlockScores(const float* q, const float* kt, int hd, float scale, float* s) {
+  const hn::ScalableTag<float> df;
+  constexpr size_t kN = HWY_LANES(float);
+  constexpr size_t kVecs = kKeyBlock / kN;
+  hn::Vec<decltype(df)> acc[kVecs];
+#pragma GCC unroll 16
+  for (size_t v = 0; v < kVecs; ++v) acc[v] = hn::Zero(df);
+  for (int d = 0; d < hd; ++d) {
+    const auto qd = hn::Set(df, q[d]);
+#pragma GCC unroll 16
+    for (size_t v = 0; v < kVecs; ++v) {
+      acc[v] = hn::MulAdd(qd, hn::Load(df, kt + d * kKeyBlock + v * kN), acc[v]);
+    }
+  }
+  const auto vs = hn::Set(df, scale);
+#pragma GCC unroll 16
+  for (size_t v = 0; v < kVecs; ++v) hn::StoreU(hn::Mul(acc[v], vs), df, s + v * kN);
+}
+
+// o[0, hd) = o * c + sum_j p[j] * V[j] for j < n; V rows `stride` floats apart.
+HWY_INLINE void BlockValues(const float* p, int64_t n, const float* v, int64_t stride, float c,
+                            float* o, int hd) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const auto vc = hn::Set(df, c);
+  for (int64_t i = 0; i < hd; i += 4 * lanes) {  // hd % lanes == 0; up to 4 vectors at a time
+    const int64_t w = std::min<int64_t>(4, (hd - i) / lanes);
+    hn::Vec<decltype(df)> acc[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) acc[u] = u < w ? hn::Mul(vc, hn::LoadU(df, o + i + u * lanes)) : vc;
+    for (int64_t j = 0; j < n; ++j) {
+      const auto pj = hn::Set(df, p[j]);
+      const float* vr = v + j * stride + i;
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        if (u < w) acc[u] = hn::MulAdd(pj, hn::LoadU(df, vr + u * lanes), acc[u]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      if (u < w) hn::StoreU(acc[u], df, o + i + u * lanes);
+    }
+  }
+}
+
 // Query tokens [t0, t1) of the `group` heads that read KV head `kvh`.
 void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1) {
   const int hd = b.shape.head_dim;
@@ -71,33 +120,61 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   const int64_t kv_stride = static_cast<int64_t>(b.shape.n_kv_heads) * hd;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const int64_t n_rows = (t1 - t0) * group;  // row = (token, head in group)
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  // The transposed-block path wants whole vectors per head and per key block.
+  const bool blocked = hd % lanes == 0 && kKeyBlock % HWY_LANES(float) == 0 &&
+                       static_cast<size_t>(lanes) == HWY_LANES(float);
   thread_local std::vector<float> m, l, o, s;
+  thread_local hwy::AlignedFreeUniquePtr<float[]> kt;
+  thread_local size_t kt_size = 0;
   m.assign(n_rows, -std::numeric_limits<float>::infinity());
   l.assign(n_rows, 0.0f);
   o.assign(n_rows * hd, 0.0f);
   s.resize(kKeyBlock);
+  if (blocked && kt_size < static_cast<size_t>(hd * kKeyBlock)) {
+    kt_size = static_cast<size_t>(hd * kKeyBlock);
+    kt = hwy::AllocateAligned<float>(kt_size);
+  }
   const int64_t n_keys = b.pos + t1;  // the last token sees [0, pos + t1)
   for (int64_t k0 = 0; k0 < n_keys; k0 += kKeyBlock) {
+    const int64_t nk = std::min(kKeyBlock, n_keys - k0);
+    const float* kbase = b.k + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+    if (blocked) {
+      for (int d = 0; d < hd; ++d) {
+        float* dst = kt.get() + d * kKeyBlock;
+        for (int64_t j = 0; j < nk; ++j) dst[j] = kbase[j * kv_stride + d];
+        for (int64_t j = nk; j < kKeyBlock; ++j) dst[j] = 0.0f;
+      }
+    }
     for (int64_t row = 0; row < n_rows; ++row) {
       const int64_t t = t0 + row / group;
       const int h = kvh * group + static_cast<int>(row % group);
       const int64_t k_end = std::min(k0 + kKeyBlock, b.pos + t + 1);  // causal limit
       if (k_end <= k0) continue;
+      const int64_t n = k_end - k0;
       const float* qh = b.q + t * q_stride + static_cast<int64_t>(h) * hd;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = k0; j < k_end; ++j) {
-        s[j - k0] = Dot(qh, b.k + j * kv_stride + static_cast<int64_t>(kvh) * hd, hd) * scale;
-        mx = std::max(mx, s[j - k0]);
+      if (blocked) {
+        BlockScores(qh, kt.get(), hd, scale, s.data());
+      } else {
+        for (int64_t j = 0; j < n; ++j) s[j] = Dot(qh, kbase + j * kv_stride, hd) * scale;
       }
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, s[j]);
       const float m_new = std::max(m[row], mx);
       const float corr = std::exp(m[row] - m_new);  // 0 on the first block (m = -inf)
-      l[row] = l[row] * corr + ExpShiftSum(s.data(), k_end - k0, m_new);
+      l[row] = l[row] * corr + ExpShiftSum(s.data(), n, m_new);
       m[row] = m_new;
       float* orow = o.data() + row * hd;
-      float c = corr;
-      for (int64_t j = k0; j < k_end; ++j) {
-        ScaleAxpy(c, s[j - k0], b.v + j * kv_stride + static_cast<int64_t>(kvh) * hd, orow, hd);
-        c = 1.0f;
+      const float* vbase = b.v + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+      if (blocked) {
+        BlockValues(s.data(), n, vbase, kv_stride, corr, orow, hd);
+      } else {
+        float c = corr;
+        for (int64_t j = 0; j < n; ++j) {
+          ScaleAxpy(c, s[j], vbase + j * kv_stride, orow, hd);
+          c = 1.0f;
+        }
       }
     }
   }

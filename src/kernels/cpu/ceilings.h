@@ -20,6 +20,16 @@ using ProgressFn = std::function<void(double)>;
 double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
                             const ProgressFn& progress = {});
 
+// What the multiply instructions the kernels use can do on all of the pool's threads at once, in
+// FLOP/s (int8: OP/s, a multiply-add counted as 2): the roofline's compute ceilings. 0 where the
+// CPU lacks the instruction. Median of `reps`.
+struct InstructionPeaks {
+  double fma_f32 = 0;   // f32 fused multiply-add on the widest vectors
+  double bf16_dot = 0;  // vdpbf16ps (AVX-512 BF16)
+  double int8_dot = 0;  // vpdpbusd (AVX-512 VNNI)
+};
+InstructionPeaks MeasureInstructionPeaks(base::ThreadPool& pool, int reps = 5);
+
 struct GemmShape {
   int64_t rows = 2048, cols = 2048, n_tokens = 256;
   MatMulOptions options;
