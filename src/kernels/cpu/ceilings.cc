@@ -63,11 +63,13 @@ double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
   constexpr int64_t kChunkFloats = 1 << 18;  // 1 MiB per task
   const int64_t n = static_cast<int64_t>(bytes / sizeof(float));
   const int64_t n_chunks = (n + kChunkFloats - 1) / kChunkFloats;
-  std::vector<float> buf;
-  buf.resize(n);
+  // Huge pages where the kernel allows, as the packed weights have them.
+  auto buffer = AlignedBuffer::Allocate(static_cast<uint64_t>(n) * sizeof(float));
+  if (!buffer.ok()) return 0;
+  float* buf = reinterpret_cast<float*>(buffer->data());
   pool.ParallelFor(n_chunks, [&](int64_t c, int) {  // first touch from the threads that read
     const int64_t i0 = c * kChunkFloats, i1 = std::min(n, i0 + kChunkFloats);
-    std::fill(buf.begin() + i0, buf.begin() + i1, 1.0f);
+    std::fill(buf + i0, buf + i1, 1.0f);
   });
   std::vector<float> sums(n_chunks);
   std::vector<double> rates;
@@ -75,7 +77,7 @@ double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
     const auto t0 = std::chrono::steady_clock::now();
     pool.ParallelFor(n_chunks, [&](int64_t c, int) {
       const int64_t i0 = c * kChunkFloats, i1 = std::min(n, i0 + kChunkFloats);
-      sums[c] = HWY_DYNAMIC_DISPATCH(SumFloatsImpl)(buf.data() + i0, i1 - i0);
+      sums[c] = HWY_DYNAMIC_DISPATCH(SumFloatsImpl)(buf + i0, i1 - i0);
     });
     const auto t1 = std::chrono::steady_clock::now();
     if (r > 0) rates.push_back(static_cast<double>(n) * sizeof(float) / Seconds(t0, t1));

@@ -49,13 +49,18 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     for (int t = 0; t < T; ++t) sum[p][t] = _mm512_setzero_ps();
   }
   const uint8_t* scales = panel + nb * kBlockBytes<kQ4>;
+  // Decode: two accumulators per panel halve the chain of dependent vpdpbusd per block.
+  constexpr bool kSplit = T == 1;
   for (int64_t b = 0; b < nb; ++b) {
-    __m512i acc[P][T];
+    __m512i acc[P][T], acc2[P][T];
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       const __m512i c = _mm512_set1_epi32(xc[t * nb + b]);
 #pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) acc[p][t] = c;
+      for (int p = 0; p < P; ++p) {
+        acc[p][t] = c;
+        if constexpr (kSplit) acc2[p][t] = _mm512_setzero_si512();
+      }
     }
     const int8_t* xb = xq + b * 32;
     const uint8_t* wb = panel + b * kBlockBytes<kQ4>;
@@ -80,7 +85,13 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
         for (int t = 0; t < T; ++t) {
           const __m512i x = _mm512_set1_epi32(Load4(xb + t * cols + 4 * g));
 #pragma GCC unroll 16
-          for (int p = 0; p < P; ++p) acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], w[p], x);
+          for (int p = 0; p < P; ++p) {
+            if (kSplit && g % 2 == 1) {
+              acc2[p][t] = _mm512_dpbusd_epi32(acc2[p][t], w[p], x);
+            } else {
+              acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], w[p], x);
+            }
+          }
         }
       }
     } else {
@@ -101,7 +112,11 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
 #pragma GCC unroll 16
           for (int p = 0; p < P; ++p) {
             acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], lo[p], xl);
-            acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], hi[p], xh);
+            if constexpr (kSplit) {
+              acc2[p][t] = _mm512_dpbusd_epi32(acc2[p][t], hi[p], xh);
+            } else {
+              acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], hi[p], xh);
+            }
           }
         }
       }
@@ -114,6 +129,10 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     }
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
+      if constexpr (kSplit) {
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) acc[p][t] = _mm512_add_epi32(acc[p][t], acc2[p][t]);
+      }
       const __m512 dx = _mm512_set1_ps(xd[t * nb + b]);
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) {
@@ -165,6 +184,9 @@ TANDEM_TARGET_VNNI void PanelsTimesTokens(const GemmArgs& a, int64_t panel_index
 template <bool kQ4>
 TANDEM_TARGET_VNNI void GemmPacked(const GemmArgs& a) {
   int64_t p = a.r0;
+  if (a.t1 - a.t0 == 1) {  // decode: more panels streamed at once
+    for (; p + 4 <= a.r1; p += 4) PanelsTimesTokens<kQ4, 4>(a, p);
+  }
   for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<kQ4, 2>(a, p);
   if (p < a.r1) PanelsTimesTokens<kQ4, 1>(a, p);
 }

@@ -21,9 +21,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 template <class V>
 HWY_INLINE void KeepInRegister(V& v) {
 #if HWY_ARCH_X86
-  __asm__ volatile("" : "+v"(v));
+  __asm__ volatile("" : "+v"(v.raw));
 #elif HWY_ARCH_ARM
-  __asm__ volatile("" : "+w"(v));
+  __asm__ volatile("" : "+w"(v.raw));
 #else
   __asm__ volatile("" : "+m"(v));
 #endif
