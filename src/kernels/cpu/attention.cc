@@ -9,7 +9,6 @@
 #include <limits>
 #include <vector>
 
-#include "hwy/aligned_allocator.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/attention.h"
@@ -78,7 +77,7 @@ HWY_INLINE void BlockScores(const float* q, const float* kt, int hd, float scale
     const auto qd = hn::Set(df, q[d]);
 #pragma GCC unroll 16
     for (size_t v = 0; v < kVecs; ++v) {
-      acc[v] = hn::MulAdd(qd, hn::Load(df, kt + d * kKeyBlock + v * kN), acc[v]);
+      acc[v] = hn::MulAdd(qd, hn::LoadU(df, kt + d * kKeyBlock + v * kN), acc[v]);
     }
   }
   const auto vs = hn::Set(df, scale);
@@ -125,24 +124,19 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   // The transposed-block path wants whole vectors per head and per key block.
   const bool blocked = hd % lanes == 0 && kKeyBlock % HWY_LANES(float) == 0 &&
                        static_cast<size_t>(lanes) == HWY_LANES(float);
-  thread_local std::vector<float> m, l, o, s;
-  thread_local hwy::AlignedFreeUniquePtr<float[]> kt;
-  thread_local size_t kt_size = 0;
+  thread_local std::vector<float> m, l, o, s, kt;
   m.assign(n_rows, -std::numeric_limits<float>::infinity());
   l.assign(n_rows, 0.0f);
   o.assign(n_rows * hd, 0.0f);
   s.resize(kKeyBlock);
-  if (blocked && kt_size < static_cast<size_t>(hd * kKeyBlock)) {
-    kt_size = static_cast<size_t>(hd * kKeyBlock);
-    kt = hwy::AllocateAligned<float>(kt_size);
-  }
+  if (blocked) kt.resize(static_cast<size_t>(hd) * kKeyBlock);
   const int64_t n_keys = b.pos + t1;  // the last token sees [0, pos + t1)
   for (int64_t k0 = 0; k0 < n_keys; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, n_keys - k0);
     const float* kbase = b.k + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
     if (blocked) {
       for (int d = 0; d < hd; ++d) {
-        float* dst = kt.get() + d * kKeyBlock;
+        float* dst = kt.data() + d * kKeyBlock;
         for (int64_t j = 0; j < nk; ++j) dst[j] = kbase[j * kv_stride + d];
         for (int64_t j = nk; j < kKeyBlock; ++j) dst[j] = 0.0f;
       }
@@ -155,7 +149,7 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
       const int64_t n = k_end - k0;
       const float* qh = b.q + t * q_stride + static_cast<int64_t>(h) * hd;
       if (blocked) {
-        BlockScores(qh, kt.get(), hd, scale, s.data());
+        BlockScores(qh, kt.data(), hd, scale, s.data());
       } else {
         for (int64_t j = 0; j < n; ++j) s[j] = Dot(qh, kbase + j * kv_stride, hd) * scale;
       }
