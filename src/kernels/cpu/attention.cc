@@ -121,8 +121,11 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   const int64_t n_rows = (t1 - t0) * group;  // row = (token, head in group)
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  // The transposed-block path wants whole vectors per head and per key block.
-  const bool blocked = hd % lanes == 0 && kKeyBlock % HWY_LANES(float) == 0 &&
+  // Values accumulate in registers when a head is whole vectors. Scores come from a transposed
+  // key block when enough rows share it to pay for the transposition (prefill; a decode step has
+  // only the `group` rows of one token: plain dot products are cheaper).
+  const bool vec_values = hd % lanes == 0;
+  const bool blocked = vec_values && n_rows >= 16 && kKeyBlock % HWY_LANES(float) == 0 &&
                        static_cast<size_t>(lanes) == HWY_LANES(float);
   thread_local std::vector<float> m, l, o, s, kt;
   m.assign(n_rows, -std::numeric_limits<float>::infinity());
@@ -161,7 +164,7 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
       m[row] = m_new;
       float* orow = o.data() + row * hd;
       const float* vbase = b.v + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
-      if (blocked) {
+      if (vec_values) {
         BlockValues(s.data(), n, vbase, kv_stride, corr, orow, hd);
       } else {
         float c = corr;
