@@ -146,6 +146,31 @@ TEST(CpuMatMul, IntrinsicsPathsMatchReference) {
   CheckMatMul({WeightType::kF16, 1e-2, 1}, bf16, pool, "f16 as bf16");
 }
 
+// Prefill of F16 (as bf16) and BF16 through panels packed per task: whole 32-column blocks, 16+
+// tokens; partial 32-row panels, token tails, several column chunks (> 512 columns).
+TEST(CpuMatMul, Bf16PanelsMatchReference) {
+  base::ThreadPool pool(2);
+  cpu::MatMulOptions bf16;
+  bf16.f16_prefill = cpu::F16Prefill::kBf16;
+  std::mt19937 rng(31);
+  struct Case {
+    int64_t rows, cols, n_tokens;
+  };
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    for (const Case c :
+         {Case{5, 32, 40}, Case{32, 64, 16}, Case{70, 1088, 29}, Case{97, 96, 130}}) {
+      std::vector<uint8_t> storage;
+      const ref::MatRef w = MakeWeights(type, c.rows, c.cols, 0, rng, storage);
+      const std::vector<float> x = RandomFloats(c.n_tokens * c.cols, rng);
+      std::vector<float> want(c.n_tokens * c.rows), got(c.n_tokens * c.rows, NAN);
+      ASSERT_TRUE(ref::MatMul(w, x.data(), c.n_tokens, want.data()).ok());
+      ASSERT_TRUE(cpu::MatMul(w, x.data(), c.n_tokens, got.data(), pool, bf16).ok());
+      EXPECT_LT(NormalisedError(got, want), 1e-2)
+          << WeightTypeName(type) << " " << c.rows << "x" << c.cols << " tokens " << c.n_tokens;
+    }
+  }
+}
+
 TEST(CpuMatMul, SingleThreadEqualsMultiThread) {
   base::ThreadPool one(1), three(3);
   std::mt19937 rng(7);

@@ -64,5 +64,9 @@ void GemmQ8_0Packed(const GemmArgs& a);  // a.packed, a.xs; rows [r0, r1) are pa
 void GemmQ4_0Packed(const GemmArgs& a);
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
+// The same through panels packed per task (prefill; cols % 32 == 0, rows in steps of 32).
+void GemmF16Bf16Panels(const GemmArgs& a);
+void GemmBF16Bf16Panels(const GemmArgs& a);
+void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t* out);  // = ConvertToBf16, vectorised
 
 }  // namespace tandem::kernels::cpu::internal

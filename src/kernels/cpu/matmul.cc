@@ -26,9 +26,13 @@ struct Plan {
   ActForm acts = ActForm::kF32;
   int32_t offset = 0;   // kQ8Signed: the packed weights' offset k
   bool packed = false;  // the kernel reads w.packed; tasks count panels
+  int row_step = 4;     // rows per task are a multiple of this
 };
 
-Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, const MatMulOptions& o) {
+Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols,
+                const MatMulOptions& o) {
+  // Panels packed per task pay off over many tokens; they take whole 32-column blocks.
+  const bool panels = n_tokens >= 16 && cols % 32 == 0;
   const bool vnni = o.allow_intrinsics && internal::HasAvx512Vnni();
   const bool bf16 = o.allow_intrinsics && internal::HasAvx512Bf16();
   if (has_packed && o.allow_intrinsics && PacksWeights(type)) {
@@ -39,10 +43,12 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, const MatMul
     case WeightType::kF32: return {internal::GemmF32, ActForm::kF32};
     case WeightType::kF16:
       if (bf16 && n_tokens > 1 && o.f16_prefill == F16Prefill::kBf16) {
+        if (panels) return {internal::GemmF16Bf16Panels, ActForm::kBf16, 0, false, 32};
         return {internal::GemmF16Bf16Dot, ActForm::kBf16};
       }
       return {internal::GemmF16, ActForm::kF32};
     case WeightType::kBF16:
+      if (bf16 && panels) return {internal::GemmBF16Bf16Panels, ActForm::kBf16, 0, false, 32};
       if (bf16) return {internal::GemmBF16Bf16Dot, ActForm::kBf16};
       return {internal::GemmBF16, ActForm::kF32};
     case WeightType::kQ8_0:
@@ -76,7 +82,7 @@ int64_t TokenBlock(ActForm form, int64_t cols) {
 
 }  // namespace
 
-bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, {}).fn != nullptr; }
+bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, 0, {}).fn != nullptr; }
 
 std::string KernelTargets() {
   const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
@@ -89,7 +95,7 @@ std::string KernelTargets() {
 
 Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
               base::ThreadPool& pool, const MatMulOptions& options) {
-  const Plan plan = ChoosePlan(w.type, w.packed != nullptr, n_tokens, options);
+  const Plan plan = ChoosePlan(w.type, w.packed != nullptr, n_tokens, w.cols, options);
   if (plan.fn == nullptr) {
     return Unimplemented("fast MatMul has no kernel for weight type " +
                          std::string(WeightTypeName(w.type)));
@@ -111,7 +117,10 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
 
   thread_local ActBuffers caller_acts;  // the caller's: the lambdas below run on other threads
   ActBuffers& acts = caller_acts;
-  const int64_t tb = TokenBlock(plan.acts, w.cols);
+  // Panels packed per task (row_step 32) are packed once for all of the task's tokens: the more
+  // tokens per task the better, rows give the parallelism.
+  const int64_t tb =
+      plan.row_step == 32 ? std::max<int64_t>(n_tokens, 1) : TokenBlock(plan.acts, w.cols);
   const int64_t n_tb = (n_tokens + tb - 1) / tb;
   // Activation conversion, split by token blocks.
   if (plan.acts == ActForm::kQ8) {
@@ -142,7 +151,8 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
     acts.bf.resize(n_tokens * w.cols);
     pool.ParallelFor(n_tb, [&](int64_t b, int) {
       const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
-      internal::ConvertToBf16(x + t0 * w.cols, (t1 - t0) * w.cols, acts.bf.data() + t0 * w.cols);
+      (internal::HasAvx512Bf16() ? internal::ConvertToBf16Avx512 : internal::ConvertToBf16)(
+          x + t0 * w.cols, (t1 - t0) * w.cols, acts.bf.data() + t0 * w.cols);
     });
     base.xbf = acts.bf.data();
   }
@@ -152,8 +162,11 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
   const int64_t want_tasks = static_cast<int64_t>(pool.size()) * 8;
   const int64_t units = plan.packed ? (w.rows + kPanelRows - 1) / kPanelRows : w.rows;
   int64_t rows_per_task = (units + want_tasks - 1) / want_tasks;
-  rows_per_task = plan.packed ? std::clamp<int64_t>((rows_per_task + 1) & ~int64_t{1}, 2, 16)
-                              : std::clamp<int64_t>((rows_per_task + 3) & ~int64_t{3}, 4, 256);
+  rows_per_task =
+      plan.packed
+          ? std::clamp<int64_t>((rows_per_task + 1) & ~int64_t{1}, 2, 16)
+          : std::clamp<int64_t>((rows_per_task + plan.row_step - 1) / plan.row_step * plan.row_step,
+                                plan.row_step, 256);
   const int64_t n_rb = (units + rows_per_task - 1) / rows_per_task;
   pool.ParallelFor(n_rb * n_tb, [&](int64_t task, int) {
     GemmArgs a = base;
