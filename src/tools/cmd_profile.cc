@@ -45,6 +45,11 @@ int RunProfile(ProfileArgs& a) {
       kernels::cpu::MeasureReadBandwidth(pool, static_cast<uint64_t>(a.buffer_mib) << 20, a.reps,
                                          [&](double f) { bar.Update(0.3 * f); });
   j["read_bandwidth_gb_s"] = bw / 1e9;
+  bar.set_label("instruction peaks");
+  const kernels::cpu::InstructionPeaks peaks = kernels::cpu::MeasureInstructionPeaks(pool, a.reps);
+  j["peak_fma_f32_gflop_s"] = peaks.fma_f32 / 1e9;
+  j["peak_bf16_dot_gflop_s"] = peaks.bf16_dot / 1e9;
+  j["peak_int8_dot_gop_s"] = peaks.int8_dot / 1e9;
   // Decode GEMV: a Q8_0 matrix of ~285 MB, one token.
   bar.set_label("decode GEMV");
   double gemv_bytes_s = 0;
@@ -92,6 +97,9 @@ int RunProfile(ProfileArgs& a) {
   std::printf("memory read        %8.1f GB/s  (%d MiB buffer, median of %d)\n", bw / 1e9,
               a.buffer_mib, a.reps);
   std::printf("decode GEMV Q8_0   %8.1f GB/s  (8192 x 32768, one token)\n", gemv_bytes_s / 1e9);
+  std::printf("peak f32 FMA       %8.1f GFLOP/s\n", peaks.fma_f32 / 1e9);
+  if (peaks.bf16_dot > 0) std::printf("peak bf16 dot      %8.1f GFLOP/s\n", peaks.bf16_dot / 1e9);
+  if (peaks.int8_dot > 0) std::printf("peak int8 dot      %8.1f GOP/s\n", peaks.int8_dot / 1e9);
   for (const Case& c : cases) {
     std::printf("GEMM %-13s %8.1f GFLOP/s (2048 x 2048 x %d tokens)\n", c.name,
                 gemm[c.name].get<double>(), a.tokens);
