@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/test_util.h"
 #include "model/forward.h"
 #include "model/llama_model.h"
 #include "model/model_maker.h"
@@ -15,16 +16,9 @@
 namespace tandem::model {
 namespace {
 
-const std::string kData = TANDEM_TESTDATA_DIR;
+using kernels::testing::NormalisedError;
 
-double NormalisedError(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
+const std::string kData = TANDEM_TESTDATA_DIR;
 
 // Prefill of a prompt, then three decode steps: logits of the fast path vs the reference.
 void Compare(const std::string& path, double tolerance) {

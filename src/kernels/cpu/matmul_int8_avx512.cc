@@ -10,15 +10,8 @@
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
-// GCC 12 reports the deliberately undefined upper halves of _mm512_cast*256* as uninitialized.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
+#include "kernels/cpu/x86_targets.h"
 #include "kernels/types.h"
-
-#define TANDEM_TARGET_VNNI \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
 
 namespace tandem::kernels::cpu::internal {
 namespace {

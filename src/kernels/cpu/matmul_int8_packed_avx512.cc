@@ -9,18 +9,11 @@
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
-// GCC 12 reports the deliberately undefined upper halves of its own intrinsics as uninitialized.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/packed.h"
-
-#define TANDEM_TARGET_VNNI \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
+#include "kernels/cpu/x86_targets.h"
 
 namespace tandem::kernels::cpu::internal {
 namespace {

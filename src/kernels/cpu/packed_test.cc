@@ -14,18 +14,12 @@
 #include "kernels/ref/convert.h"
 #include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
+#include "kernels/test_util.h"
 
 namespace tandem::kernels::cpu {
 namespace {
 
-double NormalisedError(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
-}
+using kernels::testing::NormalisedError;
 
 struct Weights {
   std::vector<uint8_t> bytes;
