@@ -82,7 +82,10 @@ struct Node::Impl {
   void Generate(const httplib::Request& req, httplib::Response& res);
   void StoreTrace(const runtime::RequestTrace& t);
   // The planner's choice among this node alone and each reachable peer prefilling for it.
-  StatusOr<Decision> AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens);
+  StatusOr<Decision> AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens, bool may_forward);
+  // Sends the request to `d.forward_to_address` and returns its answer (with a "forwarded"
+  // record), or an error when the decode node cannot be reached or refuses it.
+  StatusOr<json> Forward(json body, const runtime::RequestSpec& spec, const Decision& d);
 };
 
 std::vector<std::string> Node::Impl::PeerAddresses() const {
@@ -150,7 +153,8 @@ std::string Node::Impl::ClusterJson() const {
   return cluster::TopologyJson(v);
 }
 
-StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens) {
+StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_tokens,
+                                             bool may_forward) {
   std::vector<PeerCandidate> peers;
   for (const std::string& addr : PeerAddresses()) {
     auto p = ResolvePeer(addr, opts.cluster_key);
@@ -167,10 +171,44 @@ StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_
     c.profile =
         runtime::PlannerDevice(p->node_id, np, total, p->memory_free > 0 ? p->memory_free : total);
     c.link_bytes_per_s = p->link_bytes_per_s;
+    c.http_address = addr;
     if (p->flops > 0 && p->bandwidth > 0) peers.push_back(c);
   }
   RefreshMemory();
-  return policy->Decide(peers, prompt_tokens, gen_tokens);
+  return policy->Decide(peers, prompt_tokens, gen_tokens, may_forward);
+}
+
+StatusOr<json> Node::Impl::Forward(json body, const runtime::RequestSpec& spec, const Decision& d) {
+  const auto colon = d.forward_to_address.rfind(':');
+  if (colon == std::string::npos)
+    return InvalidArgument("bad peer address " + d.forward_to_address);
+  httplib::Client cli(d.forward_to_address.substr(0, colon),
+                      std::stoi(d.forward_to_address.substr(colon + 1)));
+  cli.set_connection_timeout(5);
+  cli.set_read_timeout(3600);  // a long generation
+  body["id"] = spec.id;
+  body["prompt_ids"] = spec.prompt;  // tokenized once, here
+  body.erase("prompt");
+  // The decode node owns the request: it plans its own prefill side and does not forward again.
+  body["placement"] = {{"mode", "auto"}, {"forwarded_by", opts.node_id}};
+  const httplib::Headers headers = {{"X-Tandem-Key", ControlToken(opts.cluster_key)}};
+  auto r = cli.Post("/v1/generate", headers, body.dump(), "application/json");
+  if (!r) {
+    return Unavailable("decode node " + d.forward_to_node + " unreachable (" +
+                       httplib::to_string(r.error()) + ")");
+  }
+  json out = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (r->status != 200 || out.is_discarded() || !out.is_object()) {
+    return Unavailable("decode node " + d.forward_to_node + " answered " +
+                       std::to_string(r->status) + ": " + r->body.substr(0, 200));
+  }
+  out["forwarded"] = {{"from", opts.node_id},
+                      {"to", d.forward_to_node},
+                      {"plan", d.label},
+                      {"reason", d.reason},
+                      {"predicted_ttft_s", d.predicted_ttft_s},
+                      {"predicted_total_s", d.predicted_total_s}};
+  return out;
 }
 
 namespace {
@@ -264,10 +302,29 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   const std::string mode_name = pj.value("mode", PeerAddresses().empty() ? "local" : "auto");
   std::optional<Decision> decision;
   if (mode_name == "auto") {
-    auto d = AutoPlacement(static_cast<int64_t>(spec.prompt.size()), spec.gen.n_predict);
+    // A request forwarded here is owned here; one from a client may go to a better decode node.
+    const bool may_forward = !pj.contains("forwarded_by") && !opts.cluster_key.empty();
+    auto d =
+        AutoPlacement(static_cast<int64_t>(spec.prompt.size()), spec.gen.n_predict, may_forward);
     if (!d.ok()) return JsonError(res, 400, d.status().message());
     if (!d->change.empty()) spdlog::info("node={} {}", opts.node_id, d->change);
+    if (!d->forward_to_node.empty()) {
+      spdlog::info("node={} request={} forwarded to {}: {}", opts.node_id, spec.id,
+                   d->forward_to_node, d->reason);
+      auto out = Forward(body, spec, *d);
+      if (out.ok()) {
+        return res.set_content(out->dump(-1, ' ', false, json::error_handler_t::replace),
+                               "application/json");
+      }
+      // Never lose the request: serve it here, with the best plan that decodes here.
+      spdlog::warn("node={} request={} forwarding failed, serving it here: {}", opts.node_id,
+                   spec.id, out.status().ToString());
+      d = AutoPlacement(static_cast<int64_t>(spec.prompt.size()), spec.gen.n_predict, false);
+      if (!d.ok()) return JsonError(res, 400, d.status().message());
+    }
     decision = *d;
+  } else if (pj.contains("forwarded_by")) {
+    return JsonError(res, 400, "a forwarded request must use placement mode auto");
   }
   auto mode = decision ? StatusOr<runtime::PlacementMode>(decision->placement.mode)
                        : runtime::ParsePlacementMode(mode_name);

@@ -1,5 +1,7 @@
 #include "server/placement_policy.h"
 
+#include <algorithm>
+
 #include "planner/placement.h"
 
 namespace tandem::server {
@@ -37,7 +39,8 @@ planner::DeviceProfile PlacementPolicy::self() const {
 }
 
 StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& peers,
-                                           int64_t prompt_tokens, int64_t gen_tokens) {
+                                           int64_t prompt_tokens, int64_t gen_tokens,
+                                           bool may_forward) {
   const planner::DeviceProfile me = self();
   planner::Topology t;
   t.devices.push_back(me);
@@ -52,11 +55,26 @@ StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& pee
     link.alpha_s = link.rtt_s / 2;
     t.links.push_back({me.name, p.node_id, link});
   }
+  if (may_forward) {
+    for (size_t i = 0; i < peers.size(); ++i) {
+      for (size_t j = i + 1; j < peers.size(); ++j) {
+        const planner::LinkProfile& a = t.links[i].profile;
+        const planner::LinkProfile& b = t.links[j].profile;
+        planner::LinkProfile link;
+        link.name = peers[i].node_id + "-" + peers[j].node_id + " (estimated)";
+        link.bandwidth = std::min(a.bandwidth, b.bandwidth);
+        link.rtt_s = std::max(a.rtt_s, b.rtt_s);
+        link.alpha_s = link.rtt_s / 2;
+        t.links.push_back({peers[i].node_id, peers[j].node_id, link});
+      }
+    }
+  }
   const planner::Request req{prompt_tokens, gen_tokens};
-  // This node owns the request, so it decodes: keep the candidates that decode here.
+  // Without forwarding this node owns the request, so it decodes: keep the candidates that
+  // decode here.
   planner::Plan plan;
   for (const planner::Candidate& c : planner::EnumerateCandidates(shape_, t, req)) {
-    if (c.placement.decode_device == 0) plan.candidates.push_back(c);
+    if (may_forward || c.placement.decode_device == 0) plan.candidates.push_back(c);
   }
   plan.winner = planner::PickWinner(plan.candidates);
   if (plan.winner < 0) {
@@ -79,7 +97,11 @@ StatusOr<Decision> PlacementPolicy::Decide(const std::vector<PeerCandidate>& pee
   p.reason = d.reason;  // starts with the label
   p.predicted_ttft_s = d.predicted_ttft_s;
   p.predicted_total_s = d.predicted_total_s;
-  if (w.placement.mode != planner::Mode::kColocated) {
+  if (w.placement.decode_device != 0) {
+    const PeerCandidate& to = peers[w.placement.decode_device - 1];
+    d.forward_to_node = to.node_id;
+    d.forward_to_address = to.http_address;
+  } else if (w.placement.mode != planner::Mode::kColocated) {
     const PeerCandidate& peer = peers[w.placement.prefill_device - 1];
     p.mode = w.placement.mode == planner::Mode::kStreamed ? runtime::PlacementMode::kStreamed
                                                           : runtime::PlacementMode::kAfterPrefill;

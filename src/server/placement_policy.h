@@ -1,7 +1,8 @@
-// Per-request placement on the node that receives the request (it decodes and owns it): the
-// planner's cost model over this node alone and every known peer prefilling for it (streamed or
-// after-prefill, F16 or Q8 KV), from the latest profiles and link measurements. Logs what changed
-// since the previous decision and why.
+// Per-request placement on the node that receives the request: the planner's cost model over
+// every node alone and every ordered (prefill, decode) pair (streamed or after-prefill, F16 or Q8
+// KV), from the latest profiles and link measurements. When the best decode node is a peer, the
+// receiving node forwards the request to it; the decode node owns the request and plans only the
+// candidates that decode on it (it knows its own links best). Logs what changed and why.
 #pragma once
 
 #include <map>
@@ -24,6 +25,7 @@ struct PeerCandidate {
   double rtt_s = 0;
   planner::DeviceProfile profile;
   double link_bytes_per_s = 0;  // the peer's shaped link, or 0 when unknown
+  std::string http_address;     // host:port of its control plane (where requests are forwarded)
 };
 
 struct Decision {
@@ -33,6 +35,9 @@ struct Decision {
   std::string change;  // non-empty when the placement differs from the previous one
   double predicted_ttft_s = 0;
   double predicted_total_s = 0;
+  // Set when the best candidate decodes on a peer: forward the request there.
+  std::string forward_to_node;
+  std::string forward_to_address;
 };
 
 class PlacementPolicy {
@@ -50,8 +55,11 @@ class PlacementPolicy {
   void SetSelf(planner::DeviceProfile self);
   planner::DeviceProfile self() const;
 
+  // may_forward: consider candidates that decode on a peer (false on a node that was forwarded
+  // the request: it owns it). Links between two peers are not measured here: the slower of
+  // their two links to this node stands in for it (same switch, same NICs).
   StatusOr<Decision> Decide(const std::vector<PeerCandidate>& peers, int64_t prompt_tokens,
-                            int64_t gen_tokens);
+                            int64_t gen_tokens, bool may_forward = false);
 
  private:
   planner::ModelShape shape_;

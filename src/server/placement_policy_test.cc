@@ -81,5 +81,54 @@ TEST(PlacementPolicy, ThisNodeShortOfMemory) {
       << d.status().ToString();
 }
 
+// A request that reaches the compute-rich node: with forwarding allowed, the best plan decodes on
+// the bandwidth-rich peer (which then plans its own prefill side); a forwarded request stays.
+TEST(PlacementPolicy, EntryNodeForwardsToTheBetterDecodeNode) {
+  PeerCandidate mac;
+  mac.node_id = "mac";
+  mac.host = "127.0.0.1";
+  mac.http_address = "127.0.0.1:8001";
+  mac.rtt_s = 1e-4;
+  mac.profile = Mac(300e9);
+  mac.link_bytes_per_s = 1.25e9;
+  planner::DeviceProfile spark = SparkPeer(100e9).profile;
+  PlacementPolicy policy(Llama31_8B(), spark);
+  auto d = policy.Decide({mac}, 8192, 32, /*may_forward=*/true);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->forward_to_node, "mac") << d->label;
+  EXPECT_EQ(d->forward_to_address, "127.0.0.1:8001");
+  EXPECT_EQ(d->label.find("spark → mac"), 0u) << d->label;
+  // Owned here (forwarded to this node already): the best plan that decodes here.
+  d = policy.Decide({mac}, 8192, 32, /*may_forward=*/false);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->forward_to_node.empty());
+  EXPECT_EQ(d->label.find("mac → spark"), std::string::npos) << d->label;
+}
+
+// Between two peers the link is not measured here: the slower of their links to this node
+// stands in, so a pair of peers behind a slow link is not preferred.
+TEST(PlacementPolicy, PeerPairUsesTheSlowerKnownLink) {
+  PeerCandidate spark = SparkPeer(100e9), mac;
+  spark.http_address = "127.0.0.1:9001";
+  mac.node_id = "mac";
+  mac.http_address = "127.0.0.1:8001";
+  mac.rtt_s = 1e-4;
+  mac.profile = Mac(300e9);
+  mac.link_bytes_per_s = 1.25e9;
+  planner::DeviceProfile weak = planner::testing::Device("weak", 1e12, 50e9, 1, 1, 64e9);
+  PlacementPolicy policy(Llama31_8B(), weak);
+  auto d = policy.Decide({spark, mac}, 8192, 32, true);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->forward_to_node, "mac") << d->label;
+  EXPECT_EQ(d->label.find("spark → mac"), 0u) << d->label;
+  // The spark's link slows to a trickle: the spark → mac pair is estimated over it too.
+  policy.ObserveLink("spark", 1e6, 1.0);
+  d = policy.Decide({spark, mac}, 8192, 32, true);
+  ASSERT_TRUE(d.ok());
+  // (Spark alone, 4.3 s, beats the Mac alone, 6.4 s, for 8192 prompt tokens.)
+  EXPECT_EQ(d->label, "spark alone") << d->label;
+  EXPECT_EQ(d->forward_to_node, "spark");
+}
+
 }  // namespace
 }  // namespace tandem::server
