@@ -202,6 +202,17 @@ StatusOr<NodeProfile> MeasureNodeProfile(const model::LlamaModel& model, const P
   const kernels::WeightType type = DominantWeightType(model);
   StatusOr<NodeProfile> p =
       o.emulation.enabled() ? MeasurePaced(model, o) : MeasureKernels(type, o);
+  // A paced step the host computed late (another process had the CPU) times the host, not the
+  // emulated device: measure again, up to twice, and keep the least disturbed measurement.
+  for (int attempt = 2; o.emulation.enabled() && p.ok() && p->saturated_layers > 0 && attempt <= 3;
+       ++attempt) {
+    StatusOr<NodeProfile> again = MeasurePaced(model, o);
+    if (!again.ok()) break;
+    if (again->saturated_layers < p->saturated_layers) {
+      p = std::move(again);
+      p->method += Fmt(" (attempt %.0f: the earlier ones were disturbed)", attempt);
+    }
+  }
   if (!p.ok()) return p.status().WithContext("profiling this node");
   if (!p->Valid()) return Internal("profiling this node gave no positive, finite figures");
   p->weight_type = std::string(kernels::WeightTypeName(type));

@@ -13,6 +13,13 @@
 namespace tandem::runtime {
 namespace {
 
+// Timing bounds need an optimised build: sanitizers slow the host below the emulated devices.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kTimingBounds = false;
+#else
+constexpr bool kTimingBounds = true;
+#endif
+
 const std::string kModel = std::string(TANDEM_TESTDATA_DIR) + "/stories260K.gguf";
 
 std::unique_ptr<model::LlamaModel> Load(const std::string& path = kModel) {
@@ -160,11 +167,13 @@ TEST(NodeProfileMeasure, EmulatedDeviceWithinTenPercent) {
                 p->bandwidth / emu.bandwidth, p->measure_s, p->method.c_str());
     EXPECT_EQ(p->source, "emulation");
     EXPECT_EQ(p->weight_type, "F32");
-    EXPECT_NEAR(p->flops / emu.flops, 1.0, 0.10);
-    EXPECT_NEAR(p->bandwidth / emu.bandwidth, 1.0, 0.10);
-    EXPECT_FALSE(p->flops_lower_bound);
-    EXPECT_FALSE(p->bandwidth_lower_bound);
-    EXPECT_EQ(p->saturated_layers, 0);
+    if (kTimingBounds) {
+      EXPECT_NEAR(p->flops / emu.flops, 1.0, 0.10);
+      EXPECT_NEAR(p->bandwidth / emu.bandwidth, 1.0, 0.10);
+      EXPECT_FALSE(p->flops_lower_bound);
+      EXPECT_FALSE(p->bandwidth_lower_bound);
+      EXPECT_EQ(p->saturated_layers, 0);
+    }
   }
 }
 

@@ -21,6 +21,13 @@
 namespace tandem::server {
 namespace {
 
+// Timing bounds need an optimised build: sanitizers slow the host below the emulated devices.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kTimingBounds = false;
+#else
+constexpr bool kTimingBounds = true;
+#endif
+
 using nlohmann::json;
 using testing_util::KeyFile;
 using testing_util::NodeProc;
@@ -75,10 +82,12 @@ TEST(NodeProfile, EmulatedNodeMeasuresTheEmulationWithinTenPercent) {
   std::printf("emulated %.4g FLOP/s, %.4g B/s; measured %.4g FLOP/s (%.3f), %.4g B/s (%.3f): %s\n",
               kFlops, kBandwidth, flops, flops / kFlops, bw, bw / kBandwidth,
               p["method"].get<std::string>().c_str());
-  EXPECT_NEAR(flops / kFlops, 1.0, 0.10) << p.dump();
-  EXPECT_NEAR(bw / kBandwidth, 1.0, 0.10) << p.dump();
-  EXPECT_FALSE(p["flops_lower_bound"].get<bool>());
-  EXPECT_EQ(p["saturated_layers"], 0) << "the host was too slow for the emulated device";
+  if (kTimingBounds) {
+    EXPECT_NEAR(flops / kFlops, 1.0, 0.10) << p.dump();
+    EXPECT_NEAR(bw / kBandwidth, 1.0, 0.10) << p.dump();
+    EXPECT_FALSE(p["flops_lower_bound"].get<bool>());
+    EXPECT_EQ(p["saturated_layers"], 0) << "the host was too slow for the emulated device";
+  }
   // The emulated machine's memory wins over this one's.
   EXPECT_EQ(p["memory_total"], 3e9);
   EXPECT_EQ(p["memory_free"], 3e9);
@@ -127,8 +136,13 @@ TEST(NodeProfile, CachedProfileIsUsedAtOnceThenReMeasuredInTheBackground) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(now["source"], "emulation") << now.dump();
-  EXPECT_NEAR(now.value("flops", 0.0) / kFlops, 1.0, 0.10);
-  EXPECT_NEAR(now.value("bandwidth", 0.0) / kBandwidth, 1.0, 0.10);
+  // The re-measurement runs at low priority (and late wake-ups of its sleeps on a busy machine
+  // count against it): this test shows that it replaces the cached profile; the 10 % bound is
+  // EmulatedNodeMeasuresTheEmulationWithinTenPercent's.
+  if (kTimingBounds) {
+    EXPECT_NEAR(now.value("flops", 0.0) / kFlops, 1.0, 0.25);
+    EXPECT_NEAR(now.value("bandwidth", 0.0) / kBandwidth, 1.0, 0.25);
+  }
   EXPECT_NE(Slurp(n.log_path()).find("re-measured in the background"), std::string::npos);
 }
 
@@ -183,7 +197,7 @@ TEST(SelfProfile, ReMeasuresOnlyWhileNoRequestRuns) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(p.profile().source, "emulation");
-  EXPECT_NEAR(p.profile().flops / kFlops, 1.0, 0.10);
+  if (kTimingBounds) EXPECT_NEAR(p.profile().flops / kFlops, 1.0, 0.10);
   const planner::DeviceProfile d = p.Device();
   EXPECT_EQ(d.name, "in-process");
   EXPECT_EQ(d.peak_flops[0], p.profile().flops);

@@ -11,6 +11,13 @@
 namespace tandem::tools {
 namespace {
 
+// Timing bounds need an optimised build: sanitizers slow the host below the emulated devices.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kTimingBounds = false;
+#else
+constexpr bool kTimingBounds = true;
+#endif
+
 using nlohmann::json;
 using testing_util::ExpectOneLineError;
 using testing_util::Tandem;
@@ -26,8 +33,10 @@ TEST(ProfileCli, EmulatedNodeProfileJson) {
   std::printf("tandem profile --emulate flops=300M,bw=40M: %.4g FLOP/s, %.4g B/s\n",
               j["flops"].get<double>(), j["bandwidth"].get<double>());
   EXPECT_EQ(j["source"], "emulation");
-  EXPECT_NEAR(j["flops"].get<double>() / 300e6, 1.0, 0.10) << r.out;
-  EXPECT_NEAR(j["bandwidth"].get<double>() / 40e6, 1.0, 0.10) << r.out;
+  if (kTimingBounds) {
+    EXPECT_NEAR(j["flops"].get<double>() / 300e6, 1.0, 0.10) << r.out;
+    EXPECT_NEAR(j["bandwidth"].get<double>() / 40e6, 1.0, 0.10) << r.out;
+  }
   EXPECT_EQ(j["memory_total"], 2e9);
   EXPECT_EQ(j["memory_source"], "emulation");
   EXPECT_EQ(j["key"]["threads"], 1);
