@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Three nodes in network namespaces on shaped links (scripts/testbed), no peer flags:
-# they find each other, the receiving node plans each request, and throttling a link mid-run
-# moves the next long request. Needs root. Usage: scripts/cluster-testbed.sh [TANDEM_BINARY]
+# they find each other, the receiving node plans each request (forwarding it when another node
+# should decode it), and throttling a link mid-run moves the next long request. Needs root. Usage: scripts/cluster-testbed.sh [TANDEM_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=$(realpath "${1:-build/release/tandem}")
@@ -29,8 +29,8 @@ done
 echo "all three nodes listed by $D after $(python3 -c "print(round($(date +%s.%N) - $start, 2))") s (process start included)"
 sleep 4  # one round of link probes
 
-request() {  # prompt tokens, generated tokens
-  python3 - "$D" "$1" "$2" <<'PY'
+request() {  # node address, prompt tokens, generated tokens
+  python3 - "$1" "$2" "$3" <<'PY'
 import json, sys, urllib.request
 d, n, g = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 body = json.dumps({"prompt_ids": [1] + [3 + (i * 7) % 250 for i in range(n - 1)], "n_predict": g}).encode()
@@ -41,13 +41,18 @@ print(f"{n:5d}-token prompt, {g} generated: {t['placement']:>13} prefill on {t['
       f"measured {t['ttft_s']:.2f} s / {t['total_s']:.2f} s "
       f"({100 * (t['total_s'] / t['predicted_total_s'] - 1):+.0f} %)")
 print("   why:", t["placement_reason"])
+if "forwarded" in r:
+    f = r["forwarded"]
+    print(f"   sent to {f['from']}, forwarded to {f['to']}: {f['plan']}")
 PY
 }
-request 2048 8
-request 32 8
+request "$D" 2048 8
+request "$D" 32 8
+echo "the same long request sent to compute-rich, which is not the best decode node:"
+request "$(scripts/testbed addr 1):8800" 2048 8
 echo "throttling compute-rich's link to 256 kbit/s ..."
 scripts/testbed shape 1 256kbit
 sleep 7  # the background probe notices
-request 2048 8
+request "$D" 2048 8
 echo "--- what the bandwidth-rich node logged about links and placement:"
 grep -E "link from|placement changed" "$work/node2.log" | sed 's/^\[[^]]*\] \[info\] //'

@@ -91,13 +91,15 @@ double KvReadySeconds(const ModelShape& m, const Route& r, Prediction& p, int64_
 
 Prediction Predict(const ModelShape& m, const Route& r, const Request& q) {
   Prediction p;
-  const int64_t n = PrefillTokens(q);
+  const int64_t n = PrefillTokens(q, r.mode);
   p.layer_compute_s = PrefillLayerSeconds(m, *r.prefill, n);
   p.prefill_s = m.n_layers * p.layer_compute_s;
   if (r.mode != Mode::kColocated) p.dispatch_s = r.link->rtt_s / 2;
   p.tail_s = KvReadySeconds(m, r, p, n) - p.prefill_s;
-  // Step i runs position n − 1 + i and attends to n + i positions.
-  p.first_step_s = DecodeStepSeconds(m, *r.decode, q.prompt_tokens);
+  // Step i runs position prompt − 1 + i and attends to prompt + i positions. Alone, step 0 is the
+  // last row of the prefill batch (its LM head, a few ms, is left out).
+  p.first_step_s =
+      r.mode == Mode::kColocated ? 0.0 : DecodeStepSeconds(m, *r.decode, q.prompt_tokens);
   double later_s = 0.0;
   for (int64_t i = 1; i < q.gen_tokens; ++i) {
     later_s += DecodeStepSeconds(m, *r.decode, q.prompt_tokens + i);

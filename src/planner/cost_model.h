@@ -31,9 +31,6 @@ struct Request {
   Status Validate() const;
 };
 
-// Tokens the prefill computes: all prompt tokens but the last (the first decode step runs it).
-inline int64_t PrefillTokens(const Request& r) { return r.prompt_tokens - 1; }
-
 // One layer of prefill over n tokens: 2·P_l·n matmul FLOPs + 2·n²·d causal attention FLOPs
 // (QKᵀ and PV over the visible half, d = n_heads·d_h).
 double PrefillLayerFlops(const ModelShape& m, int64_t n);
@@ -60,6 +57,15 @@ double StreamedLastArrival(std::span<const double> compute_end_s, double layer_b
                            const LinkProfile& link);
 
 enum class Mode { kColocated, kStreamed, kAfterPrefill };
+
+// Tokens the prefill computes.
+inline int64_t PrefillTokens(const Request& r, Mode mode) {
+  // A node alone runs the whole prompt as one batch, whose last row gives the first token;
+  // split, the prefill node sends the KV of all but the last token and the decode node runs that
+  // one as its first step.
+  return mode == Mode::kColocated ? r.prompt_tokens : r.prompt_tokens - 1;
+}
+
 std::string_view ModeName(Mode mode);  // "alone", "streamed", "after-prefill"
 
 // Where a request runs: prefill device, decode device (equal when colocated), how the KV moves.

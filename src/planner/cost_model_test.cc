@@ -118,13 +118,24 @@ TEST(CostModel, PredictionsAddUp) {
   EXPECT_NEAR(streamed.wire_bytes / 1e9, 1.074, 0.001);
 }
 
-TEST(CostModel, OnePromptTokenNeedsNoPrefill) {
+// Alone, the whole prompt is one batch and its last row gives the first token: a one-token
+// prompt is one pass, nothing else. Split, the decode node runs the last prompt token, so the
+// prefill node has nothing to do for a one-token prompt.
+TEST(CostModel, OnePromptToken) {
   const ModelShape m = Llama31_8B();
   const DeviceProfile mac = testing::Mac();
   const Prediction p = Predict(m, {&mac, &mac, nullptr, Mode::kColocated}, {1, 1});
-  EXPECT_EQ(p.prefill_s, 0.0);
+  EXPECT_DOUBLE_EQ(p.prefill_s, m.n_layers * PrefillLayerSeconds(m, mac, 1));
+  EXPECT_EQ(p.first_step_s, 0.0);
   EXPECT_EQ(p.tpot_s, 0.0);
-  EXPECT_DOUBLE_EQ(p.total_s, DecodeStepSeconds(m, mac, 1));
+  EXPECT_DOUBLE_EQ(p.ttft_s, p.prefill_s);
+  EXPECT_DOUBLE_EQ(p.total_s, p.prefill_s);
+  EXPECT_EQ(PrefillTokens({1, 1}, Mode::kStreamed), 0);
+  EXPECT_EQ(PrefillTokens({1, 1}, Mode::kColocated), 1);
+  // Later tokens are decode steps either way.
+  const Prediction q = Predict(m, {&mac, &mac, nullptr, Mode::kColocated}, {1, 3});
+  EXPECT_DOUBLE_EQ(q.total_s,
+                   p.prefill_s + DecodeStepSeconds(m, mac, 2) + DecodeStepSeconds(m, mac, 3));
 }
 
 // cost-model.md §2: 10 GbE (1.25 GB/s), 100 TFLOP/s, 8-bit KV (b = 1), α = 0.

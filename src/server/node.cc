@@ -385,7 +385,12 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
 void Node::Impl::RegisterRoutes() {
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(
-        json{{"status", "ok"}, {"node_id", opts.node_id}, {"data_port", listener->port()}}.dump(),
+        json{{"status", "ok"},
+             {"node_id", opts.node_id},
+             {"data_port", listener->port()},
+             // "declared" until an emulated node has measured itself (a few seconds after start)
+             {"profile_source", self->profile().source}}
+            .dump(),
         "application/json");
   });
   http.Get("/v1/node", [this](const httplib::Request& req, httplib::Response& res) {

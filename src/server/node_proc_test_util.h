@@ -57,11 +57,15 @@ class NodeProc {
     EXPECT_EQ(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     httplib::Client cli("127.0.0.1", port_);
-    for (int i = 0; i < 300; ++i) {
-      if (auto r = cli.Get("/health"); r && r->status == 200) return;
+    // Up, and (an emulated node) done measuring its profile, which it does in the background.
+    for (int i = 0; i < 600; ++i) {
+      if (auto r = cli.Get("/health");
+          r && r->status == 200 && r->body.find("\"declared\"") == std::string::npos) {
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    ADD_FAILURE() << "node " << id << " did not come up";
+    ADD_FAILURE() << "node " << id << " did not come up (or measure itself) in 30 s";
   }
   ~NodeProc() { Kill(SIGTERM); }
   void Kill(int sig) {

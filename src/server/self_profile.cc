@@ -67,7 +67,20 @@ StatusOr<std::unique_ptr<SelfProfile>> SelfProfile::Start(const model::LlamaMode
     spdlog::info("node={} profile from cache {}: {} (re-measuring in the background)", opts.node_id,
                  runtime::ProfileCachePath(opts.cache_dir, s->key_), Describe(*cached));
     SelfProfile* p = s.get();
-    s->refresher_ = std::thread([p] { p->Refresh(); });
+    s->refresher_ = std::thread([p] { p->Refresh(p->o_.refresh_delay_s); });
+    return s;
+  }
+  if (opts.emulation.enabled()) {
+    // Measuring paced passes takes seconds: start with the declared device so that the node
+    // joins the cluster at once, and measure it in the background straight away.
+    s->profile_.source = "declared";
+    s->profile_.flops = opts.emulation.flops;
+    s->profile_.bandwidth = opts.emulation.bandwidth;
+    s->profile_.method = "the --emulate parameters, until measured";
+    spdlog::info("node={} profile declared by --emulate: {} (measuring in the background)",
+                 opts.node_id, Describe(s->profile_));
+    SelfProfile* p = s.get();
+    s->refresher_ = std::thread([p] { p->Refresh(/*delay_s=*/0); });
     return s;
   }
   runtime::ProfileOptions po;
@@ -102,9 +115,9 @@ bool SelfProfile::WaitStop(double seconds) {
 
 // Re-measures once, in a quiet moment: waits until no request runs, measures, and keeps the
 // result only when no request started meanwhile (else tries again a little later).
-void SelfProfile::Refresh() {
+void SelfProfile::Refresh(double delay_s) {
   LowerThisThreadsPriority();
-  if (WaitStop(o_.refresh_delay_s)) return;
+  if (WaitStop(delay_s)) return;
   runtime::ProfileOptions po;
   po.emulation = o_.emulation;
   po.threads = o_.threads;
@@ -117,13 +130,19 @@ void SelfProfile::Refresh() {
     auto p = runtime::MeasureNodeProfile(model_, po);
     if (stopping_) return;
     if (!p.ok()) {
-      spdlog::warn("node={} background profile failed, keeping the cached one: {}", o_.node_id,
-                   p.status().ToString());
+      spdlog::warn("node={} background profile failed, keeping the {} one: {}", o_.node_id,
+                   profile().source, p.status().ToString());
       return;
     }
     if (active_.load() > 0 || started_.load() != seq) {
       if (WaitStop(1.0)) return;  // a request ran meanwhile: both timings are suspect
       continue;
+    }
+    // Cached first: whoever sees the new profile finds it on disk too.
+    if (!o_.cache_dir.empty()) {
+      if (Status st = runtime::StoreCachedProfile(o_.cache_dir, key_, *p); !st.ok()) {
+        spdlog::warn("node={} profile not cached: {}", o_.node_id, st.ToString());
+      }
     }
     runtime::NodeProfile old;
     {
@@ -131,14 +150,9 @@ void SelfProfile::Refresh() {
       old = profile_;
       profile_ = *p;
     }
-    spdlog::info("node={} profile re-measured in the background ({}): {} (cached: {})", o_.node_id,
+    spdlog::info("node={} profile re-measured in the background ({}): {} (was: {})", o_.node_id,
                  p->source, Describe(*p), Describe(old));
     WarnIfSaturated(o_.node_id, *p);
-    if (!o_.cache_dir.empty()) {
-      if (Status st = runtime::StoreCachedProfile(o_.cache_dir, key_, *p); !st.ok()) {
-        spdlog::warn("node={} profile not cached: {}", o_.node_id, st.ToString());
-      }
-    }
     return;
   }
 }

@@ -65,7 +65,7 @@ class SelfProfile {
 
  private:
   SelfProfile(const model::LlamaModel& model, SelfProfileOptions o);
-  void Refresh();                 // the background thread
+  void Refresh(double delay_s);   // the background thread: measures after delay_s
   bool WaitStop(double seconds);  // true when stopping
 
   const model::LlamaModel& model_;

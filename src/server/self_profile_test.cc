@@ -169,6 +169,14 @@ TEST(NodeProfile, CorruptCacheFileIsAWarningNotAFailure) {
   EXPECT_NE(Slurp(path).find("\"source\": \"emulation\""), std::string::npos) << Slurp(path);
 }
 
+// Without a cache entry an emulated node starts with its declared device and measures it in the
+// background at once.
+void WaitMeasured(const SelfProfile& p) {
+  for (int i = 0; i < 200 && p.profile().source == "declared"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 // In process: the background re-measurement waits while a request computes, and keeps the
 // cached profile until it has measured in a quiet moment.
 TEST(SelfProfile, ReMeasuresOnlyWhileNoRequestRuns) {
@@ -182,6 +190,9 @@ TEST(SelfProfile, ReMeasuresOnlyWhileNoRequestRuns) {
   {
     auto first = SelfProfile::Start(**model, o);
     ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_EQ((*first)->profile().source, "declared");
+    EXPECT_EQ((*first)->profile().flops, kFlops);
+    WaitMeasured(**first);
     EXPECT_EQ((*first)->profile().source, "emulation");
     EXPECT_EQ((*first)->Device().peak_bandwidth, (*first)->profile().bandwidth);
   }
@@ -215,7 +226,11 @@ TEST(SelfProfile, StopIsQuickEvenMidMeasurement) {
   o.emulation = {20e6, 5e6, 0};  // a measurement takes over a second
   o.cache_dir = FreshCacheDir("cache-stop");
   o.refresh_delay_s = 0;
-  ASSERT_TRUE(SelfProfile::Start(**model, o).ok());  // fills the cache
+  {
+    auto first = SelfProfile::Start(**model, o);  // fills the cache
+    ASSERT_TRUE(first.ok());
+    WaitMeasured(**first);
+  }
   // The cached entry is re-measured at once in the background; stop it well before it is done.
   auto s = SelfProfile::Start(**model, o);
   ASSERT_TRUE(s.ok());

@@ -100,8 +100,9 @@ void Simulator::StartFront(int resource) {
 
 void Simulator::EnqueuePrefillLayer(int request, int64_t layer) {
   const SimRequest& r = requests_[request];
-  const double s = planner::PrefillLayerSeconds(m_, t_.devices[r.placement.prefill_device],
-                                                planner::PrefillTokens(r.request));
+  const double s =
+      planner::PrefillLayerSeconds(m_, t_.devices[r.placement.prefill_device],
+                                   planner::PrefillTokens(r.request, r.placement.mode));
   Enqueue(r.placement.prefill_device, {request, TaskKind::kPrefillLayer, layer, s});
 }
 
@@ -125,7 +126,7 @@ void Simulator::OnPrefillLayer(const Task& task) {
           ? nullptr
           : t_.FindLink(t_.devices[p.prefill_device].name, t_.devices[p.decode_device].name);
   const double layer_bytes =
-      planner::KvWireBytesPerLayer(m_, p.codec, planner::PrefillTokens(r.request));
+      planner::KvWireBytesPerLayer(m_, p.codec, planner::PrefillTokens(r.request, p.mode));
   switch (p.mode) {
     case Mode::kColocated:
       if (last) OnKvArrived(task.request);
@@ -145,8 +146,17 @@ void Simulator::OnPrefillLayer(const Task& task) {
 }
 
 void Simulator::OnKvArrived(int request) {
-  traces_[request].kv_ready_s = now_s_;
-  EnqueueDecodeStep(request, 0);
+  RequestTrace& trace = traces_[request];
+  trace.kv_ready_s = now_s_;
+  const SimRequest& r = requests_[request];
+  if (r.placement.mode != Mode::kColocated) return EnqueueDecodeStep(request, 0);
+  // Alone, the prefill batch's last row gave the first token (planner::Predict).
+  trace.first_token_s = now_s_;
+  if (r.request.gen_tokens > 1) {
+    EnqueueDecodeStep(request, 1);
+  } else {
+    trace.done_s = now_s_;
+  }
 }
 
 void Simulator::OnDone(const Task& task) {

@@ -74,10 +74,14 @@ Status WaitHealthy(uint16_t port, const std::string& log) {
   httplib::Client cli("127.0.0.1", port);
   cli.set_connection_timeout(1);
   for (int i = 0; i < 600; ++i) {
-    if (auto r = cli.Get("/health"); r && r->status == 200) return OkStatus();
+    // Up, and done measuring its emulated device (in the background, a few seconds).
+    if (auto r = cli.Get("/health");
+        r && r->status == 200 && r->body.find("\"declared\"") == std::string::npos) {
+      return OkStatus();
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return Unavailable("a demo node did not come up in 60 s; see " + log);
+  return Unavailable("a demo node did not come up (and profile itself) in 60 s; see " + log);
 }
 
 std::string Fmt(double v) {
