@@ -10,15 +10,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/sanitizers.h"
+
 namespace tandem::runtime {
 namespace {
 
-// Timing bounds need an optimised build: sanitizers slow the host below the emulated devices.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kTimingBounds = false;
-#else
-constexpr bool kTimingBounds = true;
-#endif
+// Timing bounds need an optimised build (base/sanitizers.h).
+constexpr bool kTimingBounds = !base::kSanitized;
 
 const std::string kModel = std::string(TANDEM_TESTDATA_DIR) + "/stories260K.gguf";
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sanitizers.h"
 #include "model/model_maker.h"
 #include "server/node_proc_test_util.h"
 
@@ -18,18 +19,9 @@ namespace tandem::server {
 namespace {
 
 using nlohmann::json;
+using testing_util::Generate;
 using testing_util::KeyFile;
 using testing_util::NodeProc;
-
-json Post(const NodeProc& node, const json& body) {
-  httplib::Client cli("127.0.0.1", node.port());
-  cli.set_read_timeout(120);
-  auto r = cli.Post("/v1/generate", body.dump(), "application/json");
-  EXPECT_TRUE(r);
-  if (!r) return json::object();
-  EXPECT_EQ(r->status, 200) << r->body;
-  return json::parse(r->body);
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path);
@@ -39,12 +31,10 @@ std::string ReadFile(const std::string& path) {
 }
 
 TEST(Forwarding, EntryNodeForwardsToTheBetterDecodeNode) {
-#if defined(__SANITIZE_ADDRESS__)
   // The plan follows the measured profiles; under sanitizers the host computes slower than the
   // emulated compute-rich device, so its profile (rightly) shows the host, and the plan changes.
   // PlacementPolicy.* covers the forwarding decision under sanitizers.
-  GTEST_SKIP() << "emulated devices need an optimised build";
-#endif
+  if (base::kSanitized) GTEST_SKIP() << "emulated devices need an optimised build";
   auto shape = model::FindShape("demo");
   ASSERT_TRUE(shape.ok());
   const std::string path = testing::TempDir() + "/demo-F16.gguf";
@@ -58,7 +48,7 @@ TEST(Forwarding, EntryNodeForwardsToTheBetterDecodeNode) {
   for (int i = 0; i < 512; ++i) prompt.push_back(1 + (i * 37) % 500);
   const json body = {{"prompt_ids", prompt}, {"n_predict", 8}, {"temperature", 0.0}};
 
-  const json r = Post(entry, body);
+  const json r = Generate(entry, body);
   ASSERT_TRUE(r.contains("forwarded")) << r.dump();
   EXPECT_EQ(r["forwarded"]["from"], "compute-rich");
   EXPECT_EQ(r["forwarded"]["to"], "bandwidth-rich");
@@ -72,7 +62,7 @@ TEST(Forwarding, EntryNodeForwardsToTheBetterDecodeNode) {
   // Exactly the tokens of one node alone.
   json local = body;
   local["placement"] = {{"mode", "local"}};
-  const json alone = Post(decode, local);
+  const json alone = Generate(decode, local);
   EXPECT_EQ(r["generated_ids"], alone["generated_ids"]);
   EXPECT_FALSE(alone.contains("forwarded"));
 }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,5 +85,16 @@ class NodeProc {
   std::string log_;
   pid_t pid_ = -1;
 };
+
+// POST /v1/generate; expects 200 and returns the parsed answer (an empty object on failure).
+inline nlohmann::json Generate(const NodeProc& node, const nlohmann::json& body) {
+  httplib::Client cli("127.0.0.1", node.port());
+  cli.set_read_timeout(120);
+  auto r = cli.Post("/v1/generate", body.dump(), "application/json");
+  EXPECT_TRUE(r);
+  if (!r) return nlohmann::json::object();
+  EXPECT_EQ(r->status, 200) << r->body;
+  return nlohmann::json::parse(r->body);
+}
 
 }  // namespace tandem::server::testing_util

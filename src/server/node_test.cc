@@ -15,19 +15,10 @@ namespace tandem::server {
 namespace {
 
 using nlohmann::json;
+using testing_util::Generate;
 using testing_util::KeyFile;
 using testing_util::NodeProc;
 const std::string kData = TANDEM_TESTDATA_DIR;
-
-json Generate(const NodeProc& node, json body) {
-  httplib::Client cli("127.0.0.1", node.port());
-  cli.set_read_timeout(120);
-  auto r = cli.Post("/v1/generate", body.dump(), "application/json");
-  EXPECT_TRUE(r);
-  if (!r) return json::object();
-  EXPECT_EQ(r->status, 200) << r->body;
-  return json::parse(r->body);
-}
 
 json Request(int n_predict, const std::string& mode = "local", const std::string& peer = "",
              const std::string& codec = "f16") {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/sanitizers.h"
 #include "model/llama_model.h"
 #include "server/node.h"
 #include "server/node_proc_test_util.h"
@@ -21,12 +22,8 @@
 namespace tandem::server {
 namespace {
 
-// Timing bounds need an optimised build: sanitizers slow the host below the emulated devices.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kTimingBounds = false;
-#else
-constexpr bool kTimingBounds = true;
-#endif
+// Timing bounds need an optimised build (base/sanitizers.h).
+constexpr bool kTimingBounds = !base::kSanitized;
 
 using nlohmann::json;
 using testing_util::KeyFile;

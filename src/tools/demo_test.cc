@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/sanitizers.h"
+
 namespace tandem::tools {
 namespace {
 
@@ -23,10 +25,10 @@ std::string RunCapture(const std::string& cmd) {
 }
 
 TEST(DemoEmulatedPair, StreamingHidesTheTransferAndBeatsBothNodes) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "timing bounds need an optimised build (sanitizers slow the host below the "
-                  "emulated devices)";
-#endif
+  if (base::kSanitized) {
+    GTEST_SKIP() << "timing bounds need an optimised build (sanitizers slow the host below the "
+                    "emulated devices)";
+  }
   const std::string out = RunCapture(std::string(TANDEM_BINARY) + " demo --json 2>/dev/null");
   const auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;

@@ -6,17 +6,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/sanitizers.h"
 #include "tools/cli_runner_test_util.h"
 
 namespace tandem::tools {
 namespace {
 
-// Timing bounds need an optimised build: sanitizers slow the host below the emulated devices.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kTimingBounds = false;
-#else
-constexpr bool kTimingBounds = true;
-#endif
+// Timing bounds need an optimised build (base/sanitizers.h).
+constexpr bool kTimingBounds = !base::kSanitized;
 
 using nlohmann::json;
 using testing_util::ExpectOneLineError;
