@@ -3,11 +3,10 @@
 #include "kernels/cpu/peaks_internal.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
 #include <chrono>
 
 #include "kernels/cpu/gemm_internal.h"
+#include "kernels/cpu/x86_targets.h"
 
 namespace tandem::kernels::cpu::internal {
 namespace {
