@@ -1,9 +1,11 @@
 // Byte-level BPE ("gpt2" vocabularies): the pre-tokenizer cuts the text into words spelled in
 // GPT-2's byte alphabet, then within each word adjacent pieces are merged by the rank of their
 // merge rule (earliest rule first). Same results as llama.cpp's llm_tokenizer_bpe.
-#include <queue>
+#include <algorithm>
+#include <optional>
 
 #include "model/pretokenizer.h"
+#include "model/symbol_merge.h"
 #include "model/tokenizer.h"
 #include "model/unicode.h"
 
@@ -35,28 +37,6 @@ class BpeTokenizer final : public Tokenizer {
 
   std::unique_ptr<PreTokenizer> pre_;
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ranks_;  // "l r" -> rank
-};
-
-struct Symbol {
-  int prev;
-  int next;
-  size_t start;
-  size_t n;  // 0 once merged into its left neighbour
-};
-
-struct Bigram {
-  int32_t rank;
-  int left;
-  int right;
-  size_t left_n;  // sizes when found: a merge since then makes the bigram stale
-  size_t right_n;
-};
-
-// Lowest rank first; among equal ranks the leftmost.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  }
 };
 
 }  // namespace
@@ -104,39 +84,15 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* out) 
       return;
     }
   }
-  std::vector<Symbol> symbols;
-  for (size_t pos = 0; pos < word.size();) {
-    const size_t n =
-        std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(word[pos])), word.size() - pos);
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, pos + n == word.size() ? -1 : index + 1, pos, n});
-    pos += n;
-  }
-
+  std::vector<internal::MergeSymbol> symbols =
+      internal::SplitSymbols(word, [](std::string_view w, size_t pos) {
+        return std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(w[pos])), w.size() - pos);
+      });
   std::string key;
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  const auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& l = symbols[left];
-    const Symbol& r = symbols[right];
-    const int32_t rank = Rank(word.substr(l.start, l.n), word.substr(r.start, r.n), &key);
-    if (rank >= 0) queue.push({rank, left, right, l.n, r.n});
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
-    if (left.n != b.left_n || right.n != b.right_n) continue;  // stale
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
+  internal::MergePairs(word, symbols, [&](std::string_view l, std::string_view r) {
+    const int32_t rank = Rank(l, r, &key);
+    return rank >= 0 ? std::optional<double>(rank) : std::nullopt;  // the lowest rank first
+  });
 
   for (int i = 0; i != -1; i = symbols[i].next) {
     const std::string_view piece = word.substr(symbols[i].start, symbols[i].n);

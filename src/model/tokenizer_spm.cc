@@ -4,8 +4,9 @@
 // llm_tokenizer_spm.
 #include <array>
 #include <cstdio>
-#include <queue>
+#include <optional>
 
+#include "model/symbol_merge.h"
 #include "model/tokenizer.h"
 #include "model/unicode.h"
 
@@ -40,29 +41,6 @@ class SpmTokenizer final : public Tokenizer {
   std::array<int32_t, 256> byte_ids_{};  // byte fallback: <0xXX> (or the byte itself) or -1
 };
 
-// A piece of the text being merged: bytes [start, start + n), in a doubly linked list.
-struct Symbol {
-  int prev;
-  int next;
-  size_t start;
-  size_t n;  // 0 once merged into its left neighbour
-};
-
-// Two adjacent symbols whose concatenation is a token.
-struct Bigram {
-  float score;
-  int left;
-  int right;
-  size_t size;  // bytes of the concatenation when it was found
-};
-
-// Highest score first; among equal scores the leftmost.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
-
 }  // namespace
 
 std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_special,
@@ -95,40 +73,19 @@ std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_specia
 
 void SpmTokenizer::EncodeEscaped(std::string_view text, std::vector<int32_t>* out) const {
   if (text.empty()) return;
-  std::vector<Symbol> symbols;
-  for (size_t pos = 0; pos < text.size();) {
-    // One character per symbol. A malformed sequence is one byte (llama.cpp trusts the lead
-    // byte and can swallow a following "▁" into a byte-fallback run).
-    size_t n = 1;
-    DecodeUtf8Lenient(text, pos, &n);
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, pos + n == text.size() ? -1 : index + 1, pos, n});
-    pos += n;
-  }
-
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  const auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string_view merged =
-        text.substr(symbols[left].start, symbols[left].n + symbols[right].n);
-    const int32_t id = FindToken(merged);
-    if (id >= 0) queue.push({Score(id), left, right, merged.size()});
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
-    if (left.n == 0 || right.n == 0 || left.n + right.n != b.size) continue;  // stale
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
+  // One character per symbol. A malformed sequence is one byte (llama.cpp trusts the lead byte
+  // and can swallow a following "▁" into a byte-fallback run).
+  std::vector<internal::MergeSymbol> symbols =
+      internal::SplitSymbols(text, [](std::string_view t, size_t pos) {
+        size_t n = 1;
+        DecodeUtf8Lenient(t, pos, &n);
+        return n;
+      });
+  internal::MergePairs(text, symbols, [&](std::string_view l, std::string_view r) {
+    // The two pieces are adjacent in `text`: their concatenation is one view.
+    const int32_t id = FindToken(std::string_view(l.data(), l.size() + r.size()));
+    return id >= 0 ? std::optional<double>(-Score(id)) : std::nullopt;  // the highest score first
+  });
 
   for (int i = 0; i != -1; i = symbols[i].next) {
     const std::string_view piece = text.substr(symbols[i].start, symbols[i].n);
