@@ -100,10 +100,7 @@ TANDEM_TARGET_BF16 void GemmBf16(const GemmArgs& a) {
 }  // namespace
 
 bool HasAvx512Bf16() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512bf16");
+  static const bool has = HasAvx512Base() && __builtin_cpu_supports("avx512bf16");
   return has;
 }
 

@@ -157,10 +157,7 @@ TANDEM_TARGET_VNNI void GemmInt8(const GemmArgs& a) {
 }  // namespace
 
 bool HasAvx512Vnni() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vnni");
+  static const bool has = HasAvx512Base() && __builtin_cpu_supports("avx512vnni");
   return has;
 }
 

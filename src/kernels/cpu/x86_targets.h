@@ -13,4 +13,12 @@
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
 #define TANDEM_TARGET_BF16 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,fma")))
+
+namespace tandem::kernels::cpu::internal {
+// The AVX-512 subsets every intrinsics kernel here needs besides its own extension.
+inline bool HasAvx512Base() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+}  // namespace tandem::kernels::cpu::internal
 #endif
