@@ -24,9 +24,9 @@ enum class ActForm { kF32, kQ8, kQ8Signed, kBf16 };
 struct Plan {
   GemmFn fn = nullptr;
   ActForm acts = ActForm::kF32;
-  int32_t offset = 0;   // kQ8Signed: the packed weights' offset k
-  bool packed = false;  // the kernel reads w.packed; tasks count panels
-  int row_step = 4;     // rows per task are a multiple of this
+  int32_t offset = 0;        // kQ8Signed: the packed weights' offset k
+  bool packed = false;       // the kernel reads w.packed; tasks count panels
+  bool task_panels = false;  // the kernel packs 32-row panels per task, for all its tokens
 };
 
 Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols,
@@ -43,12 +43,12 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
     case WeightType::kF32: return {internal::GemmF32, ActForm::kF32};
     case WeightType::kF16:
       if (bf16 && n_tokens > 1 && o.f16_prefill == F16Prefill::kBf16) {
-        if (panels) return {internal::GemmF16Bf16Panels, ActForm::kBf16, 0, false, 32};
+        if (panels) return {internal::GemmF16Bf16Panels, ActForm::kBf16, 0, false, true};
         return {internal::GemmF16Bf16Dot, ActForm::kBf16};
       }
       return {internal::GemmF16, ActForm::kF32};
     case WeightType::kBF16:
-      if (bf16 && panels) return {internal::GemmBF16Bf16Panels, ActForm::kBf16, 0, false, 32};
+      if (bf16 && panels) return {internal::GemmBF16Bf16Panels, ActForm::kBf16, 0, false, true};
       if (bf16) return {internal::GemmBF16Bf16Dot, ActForm::kBf16};
       return {internal::GemmBF16, ActForm::kF32};
     case WeightType::kQ8_0:
@@ -117,10 +117,10 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
 
   thread_local ActBuffers caller_acts;  // the caller's: the lambdas below run on other threads
   ActBuffers& acts = caller_acts;
-  // Panels packed per task (row_step 32) are packed once for all of the task's tokens: the more
+  // Panels packed per task are packed once for all of the task's tokens: the more
   // tokens per task the better, rows give the parallelism.
   const int64_t tb =
-      plan.row_step == 32 ? std::max<int64_t>(n_tokens, 1) : TokenBlock(plan.acts, w.cols);
+      plan.task_panels ? std::max<int64_t>(n_tokens, 1) : TokenBlock(plan.acts, w.cols);
   const int64_t n_tb = (n_tokens + tb - 1) / tb;
   // Activation conversion, split by token blocks.
   if (plan.acts == ActForm::kQ8) {
@@ -157,16 +157,16 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
     base.xbf = acts.bf.data();
   }
 
-  // Rows per task: a multiple of 4, about 8 tasks per thread per token block, at most 256 rows.
-  // Packed kernels count in panels (of 16 rows), two at a time.
+  // Rows per task: a multiple of 4 (32 for per-task panels), about 8 tasks per thread per token
+  // block, at most 256 rows. Packed kernels count in panels (of 16 rows), two at a time.
+  const int64_t row_step = plan.task_panels ? 32 : 4;
   const int64_t want_tasks = static_cast<int64_t>(pool.size()) * 8;
   const int64_t units = plan.packed ? (w.rows + kPanelRows - 1) / kPanelRows : w.rows;
   int64_t rows_per_task = (units + want_tasks - 1) / want_tasks;
-  rows_per_task =
-      plan.packed
-          ? std::clamp<int64_t>((rows_per_task + 1) & ~int64_t{1}, 2, 16)
-          : std::clamp<int64_t>((rows_per_task + plan.row_step - 1) / plan.row_step * plan.row_step,
-                                plan.row_step, 256);
+  rows_per_task = plan.packed
+                      ? std::clamp<int64_t>((rows_per_task + 1) & ~int64_t{1}, 2, 16)
+                      : std::clamp<int64_t>((rows_per_task + row_step - 1) / row_step * row_step,
+                                            row_step, 256);
   const int64_t n_rb = (units + rows_per_task - 1) / rows_per_task;
   pool.ParallelFor(n_rb * n_tb, [&](int64_t task, int) {
     GemmArgs a = base;
