@@ -163,6 +163,12 @@ StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_
                    p.status().ToString());
       continue;
     }
+    if (p->model_fingerprint != model->fingerprint()) {
+      // Neither its prefill (refused at Hello) nor its answers would be this model's.
+      spdlog::warn("node={} peer {} ({}) serves another model; left out of placement", opts.node_id,
+                   p->node_id, addr);
+      continue;
+    }
     PeerCandidate c{p->node_id, p->host, p->data_port, p->clock_offset_ns, p->rtt_ms / 1e3};
     runtime::NodeProfile np;
     np.flops = p->flops;

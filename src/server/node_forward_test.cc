@@ -39,7 +39,9 @@ TEST(Forwarding, EntryNodeForwardsToTheBetterDecodeNode) {
   ASSERT_TRUE(shape.ok());
   const std::string path = testing::TempDir() + "/demo-F16.gguf";
   ASSERT_TRUE(model::MakeModel({*shape, kernels::WeightType::kF16, "", 1}, path).ok());
-  const std::string key = KeyFile("key", "a-cluster-key-0123456789");
+  // A cluster key of its own: nodes of other tests running at the same time, which discovery
+  // also hears, stay out of this cluster. The decode node finds the entry node by discovery.
+  const std::string key = KeyFile("forward-key", "forwarding-cluster-key-0123456789");
   // The demo's devices: the reference pair scaled by 4e-5 (DGX Spark, M3 Ultra).
   NodeProc decode(path, "bandwidth-rich", key, {"--emulate", "flops=1.04G,bw=32.76M"});
   NodeProc entry(path, "compute-rich", key,
@@ -65,6 +67,26 @@ TEST(Forwarding, EntryNodeForwardsToTheBetterDecodeNode) {
   const json alone = Generate(decode, local);
   EXPECT_EQ(r["generated_ids"], alone["generated_ids"]);
   EXPECT_FALSE(alone.contains("forwarded"));
+}
+
+// A peer that serves another model is left out of placement: neither its prefill nor its answers
+// would be this model's, however fast it is (here it is not even emulated).
+TEST(Forwarding, PeerWithAnotherModelIsLeftOut) {
+  auto shape = model::FindShape("demo");
+  ASSERT_TRUE(shape.ok());
+  const std::string path = testing::TempDir() + "/demo-other-F16.gguf";
+  ASSERT_TRUE(model::MakeModel({*shape, kernels::WeightType::kF16, "", 1}, path).ok());
+  const std::string key = KeyFile("other-key", "other-model-cluster-key-0123456789");
+  NodeProc other(std::string(TANDEM_TESTDATA_DIR) + "/stories260K.gguf", "other-model", key,
+                 {"--no-discovery"});
+  NodeProc entry(path, "entry", key,
+                 {"--emulate", "flops=4G,bw=10.92M", "--no-discovery", "--peer", other.addr()});
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 64; ++i) prompt.push_back(1 + i);
+  const json r = Generate(entry, {{"prompt_ids", prompt}, {"n_predict", 2}, {"temperature", 0.0}});
+  EXPECT_FALSE(r.contains("forwarded")) << r.dump();
+  EXPECT_EQ(r["trace"]["prefill_node"], "entry") << r["trace"].dump();
+  EXPECT_NE(ReadFile(entry.log_path()).find("serves another model"), std::string::npos);
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ StatusOr<PeerInfo> ResolvePeer(const std::string& addr, const std::string& clust
   p.memory = profile.value("memory", 0.0);
   p.memory_free = profile.value("memory_free", 0.0);
   p.link_bytes_per_s = j.value("link_bytes_per_s", 0.0);
+  p.model_fingerprint = j.value("model_fingerprint", uint64_t{0});
   double best_rtt = 1e18;
   for (int i = 0; i < 5; ++i) {
     const int64_t t0 = NowNs();

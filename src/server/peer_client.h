@@ -18,9 +18,10 @@ struct PeerInfo {
   // The peer's device as it states it (emulated device, or measured): 0 when unknown.
   double flops = 0;
   double bandwidth = 0;
-  double memory = 0;            // total
-  double memory_free = 0;       // what a placement may take there now
-  double link_bytes_per_s = 0;  // its shaped link, 0 when not shaped
+  double memory = 0;               // total
+  double memory_free = 0;          // what a placement may take there now
+  double link_bytes_per_s = 0;     // its shaped link, 0 when not shaped
+  uint64_t model_fingerprint = 0;  // of the model it serves (LlamaModel::fingerprint)
 };
 
 // "host:port" -> host, port.
