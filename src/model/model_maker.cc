@@ -109,11 +109,31 @@ void SyntheticVocab(GgufWriter& w, int n_vocab) {
   w.Set("tokenizer.ggml.unknown_token_id", GgufValue::U32(0));
 }
 
-void SetHyperparameters(GgufWriter& w, const ModelShape& s, WeightType type) {
+// general.file_type as llama.cpp numbers it (llama_ftype), not the tensor type's number.
+uint32_t FileType(WeightType type, QuantMix mix) {
+  if (mix == QuantMix::kQ4_K_M) return 15;
+  switch (type) {
+    case WeightType::kF32: return 0;
+    case WeightType::kF16: return 1;
+    case WeightType::kQ4_0: return 2;
+    case WeightType::kQ8_0: return 7;
+    case WeightType::kQ4_K: return 14;  // Q4_K_S: all Q4_K
+    case WeightType::kQ6_K: return 18;
+    case WeightType::kBF16: return 32;
+    default: return 1;
+  }
+}
+
+// llama-quantize's choice of layers that get more bits in the _M mixes.
+bool UseMoreBits(int layer, int n_layers) {
+  return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+void SetHyperparameters(GgufWriter& w, const ModelShape& s, WeightType type, QuantMix mix) {
   const std::string a = s.arch + ".";
   w.Set("general.architecture", GgufValue::String(s.arch));
   w.Set("general.name", GgufValue::String(s.name + " (random weights)"));
-  w.Set("general.file_type", GgufValue::U32(static_cast<uint32_t>(type)));
+  w.Set("general.file_type", GgufValue::U32(FileType(type, mix)));
   w.Set(a + "block_count", GgufValue::U32(s.n_layers));
   w.Set(a + "embedding_length", GgufValue::U32(s.d_model));
   w.Set(a + "attention.head_count", GgufValue::U32(s.n_heads));
@@ -154,7 +174,10 @@ StatusOr<ModelShape> FindShape(std::string_view name) {
 Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
   const ModelShape& s = opts.shape;
   GgufWriter w;
-  SetHyperparameters(w, s, opts.type);
+  if (opts.mix == QuantMix::kQ4_K_M && opts.type != WeightType::kQ4_K) {
+    return InvalidArgument("the Q4_K_M mix is made of Q4_K weights");
+  }
+  SetHyperparameters(w, s, opts.type, opts.mix);
   int n_vocab = s.n_vocab;
   if (!opts.vocab_path.empty()) {
     ASSIGN_OR_RETURN(auto vocab, GgufFile::Open(opts.vocab_path));
@@ -166,8 +189,11 @@ Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
   }
   const uint64_t d = s.d_model, hd = s.d_model / s.n_heads;
   const uint64_t qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, ff = s.n_ff;
-  auto matrix = [&](const std::string& name, uint64_t cols, uint64_t rows, float stddev) {
+  // more_bits: the tensor is one that the Q4_K_M mix stores as Q6_K.
+  auto matrix = [&](const std::string& name, uint64_t cols, uint64_t rows, float stddev,
+                    bool more_bits = false) {
     WeightType t = opts.type;
+    if (opts.mix == QuantMix::kQ4_K_M && more_bits) t = WeightType::kQ6_K;
     if (cols % kernels::TraitsOf(t).block_elems != 0) t = WeightType::kF16;
     return w.AddTensor(name, {cols, rows}, t, RandomFill(name, t, cols, stddev, opts.seed));
   };
@@ -180,17 +206,20 @@ Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
   };
   RETURN_IF_ERROR(matrix("token_embd.weight", d, n_vocab, 1.0f));
   RETURN_IF_ERROR(ones("output_norm.weight", d));
-  if (!s.tied_output) RETURN_IF_ERROR(matrix("output.weight", d, n_vocab, 1.0f / std::sqrt(d)));
+  if (!s.tied_output) {
+    RETURN_IF_ERROR(matrix("output.weight", d, n_vocab, 1.0f / std::sqrt(d), true));
+  }
   if (s.rope_llama3_factor > 0) {
     RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", {hd / 2}, WeightType::kF32,
                                 ConstFill(Llama3RopeFactors(s, static_cast<int>(hd)))));
   }
   for (int l = 0; l < s.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
+    const bool more_bits = UseMoreBits(l, s.n_layers);
     RETURN_IF_ERROR(ones(p + "attn_norm.weight", d));
     RETURN_IF_ERROR(matrix(p + "attn_q.weight", d, qd, 1.0f / std::sqrt(d)));
     RETURN_IF_ERROR(matrix(p + "attn_k.weight", d, kvd, 1.0f / std::sqrt(d)));
-    RETURN_IF_ERROR(matrix(p + "attn_v.weight", d, kvd, 1.0f / std::sqrt(d)));
+    RETURN_IF_ERROR(matrix(p + "attn_v.weight", d, kvd, 1.0f / std::sqrt(d), more_bits));
     if (s.arch == "qwen2") {
       RETURN_IF_ERROR(bias(p + "attn_q.bias", qd));
       RETURN_IF_ERROR(bias(p + "attn_k.bias", kvd));
@@ -200,7 +229,7 @@ Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
     RETURN_IF_ERROR(ones(p + "ffn_norm.weight", d));
     RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", d, ff, 1.0f / std::sqrt(d)));
     RETURN_IF_ERROR(matrix(p + "ffn_up.weight", d, ff, 1.0f / std::sqrt(d)));
-    RETURN_IF_ERROR(matrix(p + "ffn_down.weight", ff, d, 1.0f / std::sqrt(ff)));
+    RETURN_IF_ERROR(matrix(p + "ffn_down.weight", ff, d, 1.0f / std::sqrt(ff), more_bits));
   }
   return w.WriteFile(path);
 }

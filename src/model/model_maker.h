@@ -31,11 +31,17 @@ struct ModelShape {
 const std::vector<ModelShape>& BuiltinShapes();
 StatusOr<ModelShape> FindShape(std::string_view name);
 
+// How the 2-D weights are typed: all `type`, or as llama-quantize's Q4_K_M (Q4_K, with Q6_K for
+// output.weight and for attn_v / ffn_down in the first and last eighth of the layers and every
+// third layer between).
+enum class QuantMix { kUniform, kQ4_K_M };
+
 struct MakeModelOptions {
   ModelShape shape;
   kernels::WeightType type = kernels::WeightType::kF16;  // 2-D weights; norms stay F32
   std::string vocab_path;  // copy tokenizer.* from this GGUF; empty: a synthetic byte-level SPM
   uint64_t seed = 1234;
+  QuantMix mix = QuantMix::kUniform;  // kQ4_K_M: `type` must be Q4_K
 };
 
 // Writes the model to `path`. Matrices whose rows do not fit the type's block fall back to F16

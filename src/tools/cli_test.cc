@@ -93,6 +93,25 @@ TEST(Cli, MakeModelThenRun) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(Tandem("tokenize --no-bos -m " + path, "Hello world").out, "15496 995\n");
   ExpectOneLineError(Tandem("make-model --shape nope -o " + path), "unknown shape 'nope'");
+  ExpectOneLineError(Tandem("make-model --shape tiny --type Q5_K -o " + path), "--type Q5_K");
+}
+
+// Q4_K_M as llama-quantize mixes it: Q6_K for output.weight and for attn_v / ffn_down of the
+// layers that get more bits (tiny: 8 layers -> 0, 3, 6, 7); ffn_down's 896 columns are not whole
+// 256-element blocks, so it falls back to F16.
+TEST(Cli, MakeModelQ4_K_M) {
+  const std::string path = testing::TempDir() + "/made-q4km.gguf";
+  Result r = Tandem("make-model --shape tiny --type Q4_K_M -o " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Tandem("info --json -m " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto types = nlohmann::json::parse(r.out)["weight_types"];
+  EXPECT_EQ(types["Q6_K"]["tensors"], 1 + 4);  // output + 4 attn_v
+  EXPECT_EQ(types["Q4_K"]["tensors"], 1 + 8 * 5 + 4);
+  EXPECT_EQ(types["F16"]["tensors"], 8);
+  r = Tandem("run -m " + path + " -p 'abc' -n 4 --temp 0 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["generated_ids"].size(), 4u);
 }
 
 TEST(Cli, HelpOnEverySubcommand) {

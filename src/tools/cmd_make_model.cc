@@ -8,6 +8,8 @@
 namespace tandem::tools {
 namespace {
 
+constexpr const char* kTypes = "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_K_M";
+
 struct MakeModelArgs {
   std::string shape;
   std::string type = "F16";
@@ -19,13 +21,17 @@ struct MakeModelArgs {
 int RunMakeModel(const MakeModelArgs& a) {
   auto shape = model::FindShape(a.shape);
   if (!shape.ok()) return ReportError(shape.status());
-  const auto type = kernels::ParseWeightType(a.type);
-  if (!type || (*type != kernels::WeightType::kF32 && *type != kernels::WeightType::kF16 &&
-                *type != kernels::WeightType::kBF16 && *type != kernels::WeightType::kQ8_0 &&
-                *type != kernels::WeightType::kQ4_0)) {
-    return ReportError(InvalidArgument("--type " + a.type + ": use F32, F16, BF16, Q8_0 or Q4_0"));
+  using kernels::WeightType;
+  const bool q4_k_m = a.type == "Q4_K_M" || a.type == "q4_k_m";
+  const auto type = q4_k_m ? WeightType::kQ4_K : kernels::ParseWeightType(a.type);
+  if (!type || (*type != WeightType::kF32 && *type != WeightType::kF16 &&
+                *type != WeightType::kBF16 && *type != WeightType::kQ8_0 &&
+                *type != WeightType::kQ4_0 && *type != WeightType::kQ4_K &&
+                *type != WeightType::kQ6_K)) {
+    return ReportError(InvalidArgument("--type " + a.type + ": use " + kTypes));
   }
-  model::MakeModelOptions o{*shape, *type, a.vocab, a.seed};
+  model::MakeModelOptions o{*shape, *type, a.vocab, a.seed,
+                            q4_k_m ? model::QuantMix::kQ4_K_M : model::QuantMix::kUniform};
   const Status st = model::MakeModel(o, a.out);
   if (!st.ok()) return ReportError(st);
   std::fprintf(stderr, "wrote %s: %s shape, %s weights, seed %llu\n", a.out.c_str(),
@@ -42,7 +48,8 @@ void AddMakeModelCommand(CLI::App& app, int& exit_code) {
   std::string shapes;
   for (const auto& s : model::BuiltinShapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   cmd->add_option("--shape", a->shape, "One of: " + shapes)->required();
-  cmd->add_option("--type", a->type, "Weight type: F32, F16, BF16, Q8_0, Q4_0")
+  cmd->add_option("--type", a->type,
+                  std::string("Weight type: ") + kTypes + " (llama-quantize's mix of Q4_K and Q6_K)")
       ->capture_default_str();
   cmd->add_option("--vocab", a->vocab, "Copy the tokenizer from this GGUF (default: synthetic)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();

@@ -114,6 +114,98 @@ void QuantQ4_0(const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
+// Q4_K: per sub-block of 32, x ≈ scale * q - min with q in 0..15 and min ≥ 0 (as llama.cpp keeps
+// the sub-block minimum at or below zero); the 8 scales and 8 mins are then quantized to 6 bits
+// against the super-block's d and dmin. Quants are rounded against the stored (fp16) scales.
+void QuantQ4_K(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const float* v = x + b * kQK_K;
+    float scale[8], min[8], max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+      float lo = 0, hi = v[32 * j];
+      for (int i = 0; i < 32; ++i) {
+        lo = std::min(lo, v[32 * j + i]);
+        hi = std::max(hi, v[32 * j + i]);
+      }
+      scale[j] = std::max(hi - lo, 0.0f) / 15.0f;
+      min[j] = -lo;
+      max_scale = std::max(max_scale, scale[j]);
+      max_min = std::max(max_min, min[j]);
+    }
+    BlockQ4_K blk{};
+    blk.d = F32ToFp16(max_scale / 63.0f);
+    blk.dmin = F32ToFp16(max_min / 63.0f);
+    const float d = Fp16ToF32(blk.d), dmin = Fp16ToF32(blk.dmin);
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = static_cast<uint8_t>(d > 0 ? std::min(63L, std::lround(scale[j] / d)) : 0);
+      m[j] = static_cast<uint8_t>(dmin > 0 ? std::min(63L, std::lround(min[j] / dmin)) : 0);
+    }
+    for (int j = 0; j < 4; ++j) {
+      blk.scales[j] = static_cast<uint8_t>(sc[j] | (sc[j + 4] >> 4) << 6);
+      blk.scales[j + 4] = static_cast<uint8_t>(m[j] | (m[j + 4] >> 4) << 6);
+      blk.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+    uint8_t q[kQK_K];
+    for (int j = 0; j < 8; ++j) {
+      const float ds = d * sc[j], dm = dmin * m[j];
+      for (int i = 0; i < 32; ++i) {
+        const long qi = ds > 0 ? std::lround((v[32 * j + i] + dm) / ds) : 0;
+        q[32 * j + i] = static_cast<uint8_t>(std::clamp(qi, 0L, 15L));
+      }
+    }
+    for (int g = 0; g < 4; ++g) {
+      for (int l = 0; l < 32; ++l) {
+        blk.qs[32 * g + l] = static_cast<uint8_t>(q[64 * g + l] | q[64 * g + 32 + l] << 4);
+      }
+    }
+    std::memcpy(dst + b * sizeof(BlockQ4_K), &blk, sizeof(blk));
+  }
+}
+
+// Q6_K: per sub-block of 16, x ≈ scale * (q - 32) with q in 0..63, the element of largest
+// magnitude at q = 0; the 16 scales are int8 against the super-block's d.
+void QuantQ6_K(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const float* v = x + b * kQK_K;
+    float scale[16], max_abs_scale = 0;
+    for (int s = 0; s < 16; ++s) {
+      float amax = 0, max = 0;
+      for (int i = 0; i < 16; ++i) {
+        if (std::fabs(v[16 * s + i]) > amax) {
+          amax = std::fabs(v[16 * s + i]);
+          max = v[16 * s + i];
+        }
+      }
+      scale[s] = max / -32.0f;
+      max_abs_scale = std::max(max_abs_scale, std::fabs(scale[s]));
+    }
+    BlockQ6_K blk{};
+    blk.d = F32ToFp16(max_abs_scale / 127.0f);
+    const float d = Fp16ToF32(blk.d);
+    uint8_t q[kQK_K];
+    for (int s = 0; s < 16; ++s) {
+      blk.scales[s] = static_cast<int8_t>(
+          d > 0 ? std::clamp(std::lround(scale[s] / d), -127L, 127L) : 0);
+      const float ds = d * blk.scales[s];
+      for (int i = 0; i < 16; ++i) {
+        const long qi = ds != 0 ? std::lround(v[16 * s + i] / ds) : 0;
+        q[16 * s + i] = static_cast<uint8_t>(std::clamp(qi, -32L, 31L) + 32);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* qq = q + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        blk.ql[64 * h + l] = static_cast<uint8_t>((qq[l] & 15) | (qq[l + 64] & 15) << 4);
+        blk.ql[64 * h + l + 32] = static_cast<uint8_t>((qq[l + 32] & 15) | (qq[l + 96] & 15) << 4);
+        blk.qh[32 * h + l] = static_cast<uint8_t>(qq[l] >> 4 | (qq[l + 32] >> 4) << 2 |
+                                                  (qq[l + 64] >> 4) << 4 | (qq[l + 96] >> 4) << 6);
+      }
+    }
+    std::memcpy(dst + b * sizeof(BlockQ6_K), &blk, sizeof(blk));
+  }
+}
+
 Status CheckMultiple(WeightType type, int64_t n) {
   const WeightTypeTraits t = TraitsOf(type);
   if (n < 0 || n % t.block_elems != 0) {
@@ -182,9 +274,11 @@ Status QuantizeRow(WeightType type, const float* src, uint8_t* dst, int64_t n) {
       return OkStatus();
     case WeightType::kQ8_0: QuantQ8_0(src, dst, n); return OkStatus();
     case WeightType::kQ4_0: QuantQ4_0(src, dst, n); return OkStatus();
+    case WeightType::kQ4_K: QuantQ4_K(src, dst, n); return OkStatus();
+    case WeightType::kQ6_K: QuantQ6_K(src, dst, n); return OkStatus();
     default:
       return Unimplemented("cannot quantize to " + std::string(WeightTypeName(type)) +
-                           " (supported: F32, F16, BF16, Q8_0, Q4_0)");
+                           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
   }
 }
 

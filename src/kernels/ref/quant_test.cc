@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/ref/convert.h"
@@ -79,6 +81,36 @@ TEST(Quant, RoundTripsWithinHalfAStep) {
   CheckRoundTrip(WeightType::kQ4_0, 0.5f / 8 + 0.07f);  // asymmetric range: up to 1 step on +side
 }
 
+// K-quants: a super-block of 256 with quantized sub-block scales. The bound is per 32 elements'
+// largest magnitude: Q4_K spans max - min (≤ 2 amax) in 15 steps, each scale and min rounded to
+// 6 bits of the block's largest (up to half a step of 1/63 of it, times q ≤ 15); Q6_K's 16-element
+// sub-block scales are int8.
+TEST(Quant, KQuantsRoundTrip) {
+  const int n = 256 * 3;
+  const std::vector<float> x = RandomRow(n, 11);
+  for (const auto& [type, rel] : {std::pair{WeightType::kQ4_K, 0.35f},
+                                  std::pair{WeightType::kQ6_K, 0.5f / 32 + 0.03f}}) {
+    std::vector<uint8_t> q(RowBytes(type, n));
+    ASSERT_TRUE(QuantizeRow(type, x.data(), q.data(), n).ok());
+    std::vector<float> y(n);
+    ASSERT_TRUE(DequantizeRow(type, q.data(), y.data(), n).ok());
+    double err = 0, norm = 0;
+    for (int b = 0; b < n / 32; ++b) {
+      float amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+      for (int i = 0; i < 32; ++i) {
+        const int e = b * 32 + i;
+        EXPECT_NEAR(y[e], x[e], amax * rel) << WeightTypeName(type) << " element " << e;
+        err += (y[e] - x[e]) * (y[e] - x[e]);
+        norm += x[e] * x[e];
+      }
+    }
+    // Overall: about 4.5 and 6.5 bits per weight.
+    EXPECT_LT(std::sqrt(err / norm), type == WeightType::kQ4_K ? 0.09 : 0.025)
+        << WeightTypeName(type);
+  }
+}
+
 TEST(Quant, Q4_0LayoutIsLowNibblesFirst) {
   BlockQ4_0 b{};
   b.d = F32ToFp16(0.5f);
@@ -146,7 +178,7 @@ TEST(Quant, UnsupportedTypesAndShapesAreErrors) {
   uint8_t buf[64] = {};
   EXPECT_EQ(DequantizeRow(WeightType::kQ5_K, buf, y, 256).code(), StatusCode::kUnimplemented);
   EXPECT_EQ(DequantizeRow(WeightType::kQ8_0, buf, y, 31).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(QuantizeRow(WeightType::kQ4_K, y, buf, 256).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(QuantizeRow(WeightType::kQ5_K, y, buf, 256).code(), StatusCode::kUnimplemented);
 }
 
 }  // namespace
