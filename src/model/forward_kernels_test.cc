@@ -61,6 +61,15 @@ TEST(ForwardKernels, FastPathMatchesReferenceOnGeneratedGqaModel) {
   }
 }
 
+// Q4_K_M: Q4_K matrices, Q6_K for the output and for layer 1's attn_v and ffn_down; packed
+// K-quant kernels on activations quantized per 256 where the CPU has them.
+TEST(ForwardKernels, FastPathMatchesReferenceOnQ4_K_M) {
+  ModelShape s{"fast-k", "llama", 2, 256, 4, 2, 512, 600, 1024, 500000.0f, 8.0f, false};
+  const std::string path = testing::TempDir() + "/fast-k.gguf";
+  ASSERT_TRUE(MakeModel({s, kernels::WeightType::kQ4_K, "", 3, QuantMix::kQ4_K_M}, path).ok());
+  Compare(path, 3e-2);
+}
+
 // F16 prefill through bf16 products (--f16-bf16) rounds weights and activations to 8 mantissa
 // bits: the drift of the logits it gives, against the exact F16 products, on a prompt long enough
 // (40 tokens) for the packed bf16 panels, and the greedy token after it.

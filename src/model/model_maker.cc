@@ -204,7 +204,8 @@ Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
     return w.AddTensor(name, {n}, WeightType::kF32,
                        RandomFill(name, WeightType::kF32, n, 0.02f, opts.seed));
   };
-  RETURN_IF_ERROR(matrix("token_embd.weight", d, n_vocab, 1.0f));
+  // Tied: token_embd is also the output matrix, and gets its type (as llama-quantize does).
+  RETURN_IF_ERROR(matrix("token_embd.weight", d, n_vocab, 1.0f, s.tied_output));
   RETURN_IF_ERROR(ones("output_norm.weight", d));
   if (!s.tied_output) {
     RETURN_IF_ERROR(matrix("output.weight", d, n_vocab, 1.0f / std::sqrt(d), true));

@@ -33,7 +33,7 @@ StatusOr<ModelShape> FindShape(std::string_view name);
 
 // How the 2-D weights are typed: all `type`, or as llama-quantize's Q4_K_M (Q4_K, with Q6_K for
 // output.weight and for attn_v / ffn_down in the first and last eighth of the layers and every
-// third layer between).
+// third layer between; token_embd when it is also the output).
 enum class QuantMix { kUniform, kQ4_K_M };
 
 struct MakeModelOptions {

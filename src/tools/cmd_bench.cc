@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed.h"
 #include "model/forward.h"
 #include "model/llama_model.h"
 #include "tools/cluster_bench.h"
@@ -139,11 +140,9 @@ int RunSingleBench(const BenchArgs& a) {
     gemm = *f;
   }
   bar.Done();
-  // The instruction prefill's products run on: int8 dots for Q8_0/Q4_0 where the CPU has them,
-  // bf16 dots for BF16 (and F16 with --f16-bf16), f32 FMA otherwise.
-  const bool int8 = (cost.main_type == kernels::WeightType::kQ8_0 ||
-                     cost.main_type == kernels::WeightType::kQ4_0) &&
-                    peaks.int8_dot > 0;
+  // The instruction prefill's products run on: int8 dots for the types packed for them where the
+  // CPU has them, bf16 dots for BF16 (and F16 with --f16-bf16), f32 FMA otherwise.
+  const bool int8 = kernels::cpu::PacksWeights(cost.main_type) && peaks.int8_dot > 0;
   const bool bf16 = (cost.main_type == kernels::WeightType::kBF16 ||
                      (cost.main_type == kernels::WeightType::kF16 && a.f16_bf16)) &&
                     peaks.bf16_dot > 0;

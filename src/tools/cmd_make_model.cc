@@ -24,10 +24,10 @@ int RunMakeModel(const MakeModelArgs& a) {
   using kernels::WeightType;
   const bool q4_k_m = a.type == "Q4_K_M" || a.type == "q4_k_m";
   const auto type = q4_k_m ? WeightType::kQ4_K : kernels::ParseWeightType(a.type);
-  if (!type || (*type != WeightType::kF32 && *type != WeightType::kF16 &&
-                *type != WeightType::kBF16 && *type != WeightType::kQ8_0 &&
-                *type != WeightType::kQ4_0 && *type != WeightType::kQ4_K &&
-                *type != WeightType::kQ6_K)) {
+  if (!type ||
+      (*type != WeightType::kF32 && *type != WeightType::kF16 && *type != WeightType::kBF16 &&
+       *type != WeightType::kQ8_0 && *type != WeightType::kQ4_0 && *type != WeightType::kQ4_K &&
+       *type != WeightType::kQ6_K)) {
     return ReportError(InvalidArgument("--type " + a.type + ": use " + kTypes));
   }
   model::MakeModelOptions o{*shape, *type, a.vocab, a.seed,
@@ -48,8 +48,9 @@ void AddMakeModelCommand(CLI::App& app, int& exit_code) {
   std::string shapes;
   for (const auto& s : model::BuiltinShapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   cmd->add_option("--shape", a->shape, "One of: " + shapes)->required();
-  cmd->add_option("--type", a->type,
-                  std::string("Weight type: ") + kTypes + " (llama-quantize's mix of Q4_K and Q6_K)")
+  cmd->add_option(
+         "--type", a->type,
+         std::string("Weight type: ") + kTypes + " (llama-quantize's mix of Q4_K and Q6_K)")
       ->capture_default_str();
   cmd->add_option("--vocab", a->vocab, "Copy the tokenizer from this GGUF (default: synthetic)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();

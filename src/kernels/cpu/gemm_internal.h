@@ -20,6 +20,14 @@ struct SignedActs {
   const int32_t* c = nullptr;  // [n_tokens, cols / 32]
 };
 
+// Activations for the packed K-quant kernels: per 256 elements one scale (x ≈ d * q), and the
+// sums of q per 16 (Q6_K) or 32 (Q4_K) elements.
+struct KActs {
+  const int8_t* q = nullptr;   // [n_tokens, cols]
+  const float* d = nullptr;    // [n_tokens, cols / 256]
+  const int16_t* s = nullptr;  // [n_tokens, cols / sum_elems]
+};
+
 // One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
 struct GemmArgs {
   const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
@@ -28,7 +36,8 @@ struct GemmArgs {
   const float* x = nullptr;         // [n_tokens, cols]
   QuantizedActs xq;                 // set for the int8 kernels
   const uint16_t* xbf = nullptr;    // [n_tokens, cols] bf16 activations, for the bf16 kernels
-  SignedActs xs;                    // set for the packed int8 kernels
+  SignedActs xs;                    // set for the packed Q8_0 / Q4_0 kernels
+  KActs xk;                         // set for the packed Q4_K / Q6_K kernels
   const uint8_t* packed = nullptr;  // packed weights (packed.h); r0 and r1 then count panels
   uint64_t panel_stride = 0;
   int64_t rows = 0;    // rows of w (the last panel may be partial)
@@ -52,6 +61,9 @@ void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d)
 // x -> signed Q8 activations with corrections c = -k * Σ q per block (SignedActs).
 void QuantizeActsSigned(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* c,
                         int32_t k);
+// x -> K-quant activations (KActs): cols % 256 == 0, sum_elems 16 or 32.
+void QuantizeActsK(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int16_t* s,
+                   int sum_elems);
 // x -> bf16 (round to nearest even), n elements.
 void ConvertToBf16(const float* x, int64_t n, uint16_t* out);
 
@@ -62,6 +74,8 @@ void GemmQ8_0Vnni(const GemmArgs& a);
 void GemmQ4_0Vnni(const GemmArgs& a);
 void GemmQ8_0Packed(const GemmArgs& a);  // a.packed, a.xs; rows [r0, r1) are panels
 void GemmQ4_0Packed(const GemmArgs& a);
+void GemmQ4_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
+void GemmQ6_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 16)
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
 // The same through panels packed per task (prefill; cols % 32 == 0, rows in steps of 32).

@@ -19,7 +19,7 @@ using internal::GemmArgs;
 using GemmFn = void (*)(const GemmArgs&);
 
 // What the activations must be turned into before the kernel runs.
-enum class ActForm { kF32, kQ8, kQ8Signed, kBf16 };
+enum class ActForm { kF32, kQ8, kQ8Signed, kQ8K, kBf16 };
 
 struct Plan {
   GemmFn fn = nullptr;
@@ -27,6 +27,7 @@ struct Plan {
   int32_t offset = 0;        // kQ8Signed: the packed weights' offset k
   bool packed = false;       // the kernel reads w.packed; tasks count panels
   bool task_panels = false;  // the kernel packs 32-row panels per task, for all its tokens
+  int sum_elems = 0;         // kQ8K: activation sums per 16 or 32 elements
 };
 
 Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols,
@@ -36,8 +37,12 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
   const bool vnni = o.allow_intrinsics && internal::HasAvx512Vnni();
   const bool bf16 = o.allow_intrinsics && internal::HasAvx512Bf16();
   if (has_packed && o.allow_intrinsics && PacksWeights(type)) {
-    if (type == WeightType::kQ8_0) return {internal::GemmQ8_0Packed, ActForm::kQ8Signed, 128, true};
-    return {internal::GemmQ4_0Packed, ActForm::kQ8Signed, 8, true};
+    switch (type) {
+      case WeightType::kQ8_0: return {internal::GemmQ8_0Packed, ActForm::kQ8Signed, 128, true};
+      case WeightType::kQ4_0: return {internal::GemmQ4_0Packed, ActForm::kQ8Signed, 8, true};
+      case WeightType::kQ4_K: return {internal::GemmQ4_KPacked, ActForm::kQ8K, 0, true, false, 32};
+      default: return {internal::GemmQ6_KPacked, ActForm::kQ8K, 0, true, false, 16};
+    }
   }
   switch (type) {
     case WeightType::kF32: return {internal::GemmF32, ActForm::kF32};
@@ -66,6 +71,7 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
 // Per-call activation buffers, reused by the calling thread.
 struct ActBuffers {
   std::vector<uint8_t> q;
+  std::vector<int16_t> s;
   std::vector<float> d;
   std::vector<int32_t> c;
   std::vector<uint16_t> bf;
@@ -144,9 +150,19 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
                                    acts.d.data() + t0 * nb, acts.c.data() + t0 * nb, plan.offset);
     });
     base.xs = {q, acts.d.data(), acts.c.data()};
-    base.packed = w.packed;
-    base.panel_stride = PanelStride(w.type, w.cols);
-    base.rows = w.rows;
+  } else if (plan.acts == ActForm::kQ8K) {
+    const int64_t n_super = w.cols / 256, n_sums = w.cols / plan.sum_elems;
+    acts.q.resize(n_tokens * w.cols);
+    acts.d.resize(n_tokens * n_super);
+    acts.s.resize(n_tokens * n_sums);
+    auto* q = reinterpret_cast<int8_t*>(acts.q.data());
+    pool.ParallelFor(n_tb, [&](int64_t b, int) {
+      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
+      internal::QuantizeActsK(x + t0 * w.cols, t1 - t0, w.cols, q + t0 * w.cols,
+                              acts.d.data() + t0 * n_super, acts.s.data() + t0 * n_sums,
+                              plan.sum_elems);
+    });
+    base.xk = {q, acts.d.data(), acts.s.data()};
   } else if (plan.acts == ActForm::kBf16) {
     acts.bf.resize(n_tokens * w.cols);
     pool.ParallelFor(n_tb, [&](int64_t b, int) {
@@ -155,6 +171,12 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
           x + t0 * w.cols, (t1 - t0) * w.cols, acts.bf.data() + t0 * w.cols);
     });
     base.xbf = acts.bf.data();
+  }
+
+  if (plan.packed) {
+    base.packed = w.packed;
+    base.panel_stride = PanelStride(w.type, w.cols);
+    base.rows = w.rows;
   }
 
   // Rows per task: a multiple of 4 (32 for per-task panels), about 8 tasks per thread per token

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/cpu/gemm_internal.h"
+#include "kernels/ref/quant.h"
 #include "kernels/types.h"
 
 namespace tandem::kernels::cpu {
@@ -46,13 +47,65 @@ void PackPanel(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   }
 }
 
-}  // namespace
-
-bool PacksWeights(WeightType type) {
-  return (type == WeightType::kQ8_0 || type == WeightType::kQ4_0) && internal::HasAvx512Vnni();
+void PackPanelQ4_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
+  const int64_t nb = w.cols / kQK_K;
+  const uint64_t row_bytes = RowBytes(WeightType::kQ4_K, w.cols);
+  for (int lane = 0; lane < kPanelRows; ++lane) {
+    const int64_t r = panel * kPanelRows + lane;
+    if (r >= w.rows) break;  // zeroed padding rows
+    const auto* row = reinterpret_cast<const BlockQ4_K*>(w.data + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* sb = out + b * Q4KPanel::kBytes;
+      for (int g = 0; g < 32; ++g) std::memcpy(sb + g * 64 + lane * 4, row[b].qs + 4 * g, 4);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        ref::KQuantScaleMin(j, row[b].scales, &sc, &m);
+        sb[Q4KPanel::kScales + j * kPanelRows + lane] = sc;
+        sb[Q4KPanel::kMins + (j / 2) * 32 + lane * 2 + j % 2] = m;
+      }
+      std::memcpy(sb + Q4KPanel::kD + lane * 2, &row[b].d, 2);
+      std::memcpy(sb + Q4KPanel::kDmin + lane * 2, &row[b].dmin, 2);
+    }
+  }
 }
 
+void PackPanelQ6_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
+  const int64_t nb = w.cols / kQK_K;
+  const uint64_t row_bytes = RowBytes(WeightType::kQ6_K, w.cols);
+  for (int lane = 0; lane < kPanelRows; ++lane) {
+    const int64_t r = panel * kPanelRows + lane;
+    if (r >= w.rows) break;
+    const auto* row = reinterpret_cast<const BlockQ6_K*>(w.data + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* sb = out + b * Q6KPanel::kBytes;
+      for (int h = 0; h < 2; ++h) {
+        for (int g = 0; g < 8; ++g) {
+          uint8_t* dst = sb + (h * 8 + g) * 192 + lane * 4;
+          std::memcpy(dst, row[b].ql + 64 * h + 4 * g, 4);
+          std::memcpy(dst + 64, row[b].ql + 64 * h + 32 + 4 * g, 4);
+          std::memcpy(dst + 128, row[b].qh + 32 * h + 4 * g, 4);
+        }
+      }
+      for (int s = 0; s < 16; ++s) {
+        sb[Q6KPanel::kScales + s * kPanelRows + lane] = static_cast<uint8_t>(row[b].scales[s]);
+      }
+      std::memcpy(sb + Q6KPanel::kD + lane * 2, &row[b].d, 2);
+    }
+  }
+}
+
+bool IsPackable(WeightType type) {
+  return type == WeightType::kQ8_0 || type == WeightType::kQ4_0 || type == WeightType::kQ4_K ||
+         type == WeightType::kQ6_K;
+}
+
+}  // namespace
+
+bool PacksWeights(WeightType type) { return IsPackable(type) && internal::HasAvx512Vnni(); }
+
 uint64_t PanelStride(WeightType type, int64_t cols) {
+  if (type == WeightType::kQ4_K) return static_cast<uint64_t>(cols / kQK_K) * Q4KPanel::kBytes;
+  if (type == WeightType::kQ6_K) return static_cast<uint64_t>(cols / kQK_K) * Q6KPanel::kBytes;
   if (type != WeightType::kQ8_0 && type != WeightType::kQ4_0) return 0;
   const uint64_t nb = static_cast<uint64_t>(cols / 32);
   const uint64_t bytes = nb * (QuantBytesPerBlock(type) + kPanelRows * 2);
@@ -65,11 +118,11 @@ uint64_t PackedBytes(WeightType type, int64_t rows, int64_t cols) {
 }
 
 Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes) {
-  if (w.type != WeightType::kQ8_0 && w.type != WeightType::kQ4_0) {
+  if (!IsPackable(w.type)) {
     return InvalidArgument("PackWeights: " + std::string(WeightTypeName(w.type)) +
                            " has no packed layout");
   }
-  if (w.rows <= 0 || w.cols <= 0 || w.cols % 32 != 0) {
+  if (w.rows <= 0 || w.cols <= 0 || w.cols % TraitsOf(w.type).block_elems != 0) {
     return InvalidArgument("PackWeights: bad shape " + std::to_string(w.rows) + "x" +
                            std::to_string(w.cols));
   }
@@ -81,10 +134,11 @@ Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes) {
   const uint64_t stride = PanelStride(w.type, w.cols);
   const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
   for (int64_t p = 0; p < panels; ++p) {
-    if (w.type == WeightType::kQ8_0) {
-      PackPanel<BlockQ8_0>(w, p, out + p * stride);
-    } else {
-      PackPanel<BlockQ4_0>(w, p, out + p * stride);
+    switch (w.type) {
+      case WeightType::kQ8_0: PackPanel<BlockQ8_0>(w, p, out + p * stride); break;
+      case WeightType::kQ4_0: PackPanel<BlockQ4_0>(w, p, out + p * stride); break;
+      case WeightType::kQ4_K: PackPanelQ4_K(w, p, out + p * stride); break;
+      default: PackPanelQ6_K(w, p, out + p * stride); break;
     }
   }
   return OkStatus();

@@ -15,6 +15,19 @@
 //   scales  [nb][16 rows] fp16, after all the quants
 // The +128 / +8 offsets are taken back on the activation side: sum (q_w + k) q_x = dot + k Σ q_x,
 // and k Σ q_x is one number per token and block.
+//
+// Q4_K and Q6_K keep their 256-element super-blocks, each one's panel data contiguous; the
+// sub-block scales stay integers (the kernels apply them to int32 sums, llama.cpp-style, against
+// activations quantized per 256 with one scale):
+//   Q4_K, 2368 bytes per super-block:
+//     quants [4 chunks][8 groups][16 rows][4 bytes]  byte i = GGUF qs[32 chunk + 4 group + i]:
+//              low nibble element 64 chunk + 4 group + i, high nibble the same + 32
+//     scales [8 sub-blocks][16 rows] u8;  mins [4 pairs][16 rows][2] u8 (sub-blocks 2k, 2k+1)
+//     d [16 rows] fp16;  dmin [16 rows] fp16
+//   Q6_K, 3392 bytes per super-block:
+//     quants [2 halves][8 groups][3][16 rows][4 bytes]: GGUF ql[64 h + 4 g + i],
+//              ql[64 h + 32 + 4 g + i] and qh[32 h + 4 g + i] (the ql/qh bytes of 4 elements each)
+//     scales [16 sub-blocks][16 rows] i8;  d [16 rows] fp16;  32 bytes padding
 #pragma once
 
 #include <cstddef>
@@ -27,8 +40,16 @@
 namespace tandem::kernels::cpu {
 
 inline constexpr int kPanelRows = 16;
+// Byte offsets inside one super-block of a K-quant panel (the layouts above).
+struct Q4KPanel {
+  static constexpr int kScales = 2048, kMins = 2176, kD = 2304, kDmin = 2336, kBytes = 2368;
+};
+struct Q6KPanel {
+  static constexpr int kScales = 3072, kD = 3328, kBytes = 3392;
+};
 
-// Whether this CPU's kernels use packed weights of `type` (Q8_0 and Q4_0 with AVX-512 VNNI).
+// Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q4_K and Q6_K with AVX-512
+// VNNI).
 bool PacksWeights(WeightType type);
 
 // Bytes of one panel of a `cols`-column matrix of `type` (a multiple of 64), and of the whole
@@ -36,8 +57,8 @@ bool PacksWeights(WeightType type);
 uint64_t PanelStride(WeightType type, int64_t cols);
 uint64_t PackedBytes(WeightType type, int64_t rows, int64_t cols);
 
-// Writes w (Q8_0 or Q4_0, cols % 32 == 0) in the packed layout into out, which must be 64-byte
-// aligned and PackedBytes long.
+// Writes w (Q8_0, Q4_0, Q4_K or Q6_K; whole blocks per row) in the packed layout into out, which
+// must be 64-byte aligned and PackedBytes long.
 [[nodiscard]] Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes);
 
 // An owned, uninitialised, 64-byte aligned buffer; 2 MiB aligned with transparent huge pages

@@ -73,6 +73,40 @@ void QuantizeActsSignedImpl(const float* x, int64_t n, int64_t cols, int8_t* q, 
   }
 }
 
+// Per 256: one scale d = max |x| / 127 over the super-block, and the sums of q over each
+// `sum_elems` (16 or 32) elements.
+void QuantizeActsKImpl(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int16_t* s,
+                       int sum_elems) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t n_super = cols / 256, n_sums = cols / sum_elems;
+  HWY_ALIGN int32_t qi[256 + 64];
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t b = 0; b < n_super; ++b) {
+      const float* xb = x + t * cols + b * 256;
+      auto m = hn::Zero(df);
+      for (int64_t j = 0; j < 256; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + j)));
+      const float amax = hn::GetLane(hn::MaxOfLanes(df, m));
+      const auto vinv = hn::Set(df, amax > 0 ? 127.0f / amax : 0.0f);
+      for (int64_t j = 0; j < 256; j += lanes) {
+        hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vinv)), di, qi + j);
+      }
+      d[t * n_super + b] = amax / 127.0f;
+      int8_t* qb = q + t * cols + b * 256;
+      int16_t* sb = s + t * n_sums + b * (256 / sum_elems);
+      for (int j = 0; j < 256; j += sum_elems) {
+        int32_t sum = 0;
+        for (int i = j; i < j + sum_elems; ++i) {
+          qb[i] = static_cast<int8_t>(qi[i]);
+          sum += qi[i];
+        }
+        sb[j / sum_elems] = static_cast<int16_t>(sum);
+      }
+    }
+  }
+}
+
 }  // namespace tandem::kernels::cpu::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -80,6 +114,7 @@ HWY_AFTER_NAMESPACE();
 namespace tandem::kernels::cpu {
 HWY_EXPORT(QuantizeActsImpl);
 HWY_EXPORT(QuantizeActsSignedImpl);
+HWY_EXPORT(QuantizeActsKImpl);
 namespace internal {
 
 void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
@@ -89,6 +124,11 @@ void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d)
 void QuantizeActsSigned(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* c,
                         int32_t k) {
   HWY_DYNAMIC_DISPATCH(QuantizeActsSignedImpl)(x, n, cols, q, d, c, k);
+}
+
+void QuantizeActsK(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int16_t* s,
+                   int sum_elems) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActsKImpl)(x, n, cols, q, d, s, sum_elems);
 }
 
 void ConvertToBf16(const float* x, int64_t n, uint16_t* out) {

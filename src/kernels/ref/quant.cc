@@ -185,8 +185,8 @@ void QuantQ6_K(const float* x, uint8_t* dst, int64_t n) {
     const float d = Fp16ToF32(blk.d);
     uint8_t q[kQK_K];
     for (int s = 0; s < 16; ++s) {
-      blk.scales[s] = static_cast<int8_t>(
-          d > 0 ? std::clamp(std::lround(scale[s] / d), -127L, 127L) : 0);
+      blk.scales[s] =
+          static_cast<int8_t>(d > 0 ? std::clamp(std::lround(scale[s] / d), -127L, 127L) : 0);
       const float ds = d * blk.scales[s];
       for (int i = 0; i < 16; ++i) {
         const long qi = ds != 0 ? std::lround(v[16 * s + i] / ds) : 0;

@@ -88,8 +88,8 @@ TEST(Quant, RoundTripsWithinHalfAStep) {
 TEST(Quant, KQuantsRoundTrip) {
   const int n = 256 * 3;
   const std::vector<float> x = RandomRow(n, 11);
-  for (const auto& [type, rel] : {std::pair{WeightType::kQ4_K, 0.35f},
-                                  std::pair{WeightType::kQ6_K, 0.5f / 32 + 0.03f}}) {
+  for (const auto& [type, rel] :
+       {std::pair{WeightType::kQ4_K, 0.35f}, std::pair{WeightType::kQ6_K, 0.5f / 32 + 0.03f}}) {
     std::vector<uint8_t> q(RowBytes(type, n));
     ASSERT_TRUE(QuantizeRow(type, x.data(), q.data(), n).ok());
     std::vector<float> y(n);

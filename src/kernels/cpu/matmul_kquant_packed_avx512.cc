@@ -1,0 +1,235 @@
+// Packed Q4_K / Q6_K weights (packed.h) times K activations (int8, one scale per 256) with
+// AVX-512 VNNI.
+//
+// Per sub-block, vpdpbusd sums the unsigned quants times the token's activation bytes (broadcast
+// to every lane) into int32 lanes = rows, as for Q8_0. The sub-block's integer scale multiplies
+// that sum (vpmulld) into one int32 total per super-block, and only the total is converted to
+// float and scaled by d_w * d_x: one float epilogue per 256 elements, not per 32.
+//   Q4_K: w = d sc q - dmin m. The mins term is Σ_j m_j Σ_{i in j} q_x,i: one vpdpwssd per two
+//         sub-blocks against the activations' sums per 32, scaled by dmin_w * d_x.
+//   Q6_K: w = d sc (q - 32), q the 4 low bits from ql and 2 high bits from qh. Each sub-block's
+//         sum starts at -32 Σ q_x over its 16 elements.
+#include "kernels/cpu/gemm_internal.h"
+
+#if defined(__x86_64__)
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_driver-inl.h"
+#include "kernels/cpu/x86_targets.h"
+
+namespace tandem::kernels::cpu::internal {
+namespace {
+
+constexpr int kPrefetchAhead = 4096;
+
+template <int kBytes>
+TANDEM_TARGET_VNNI inline void PrefetchAhead(const uint8_t* p) {
+#pragma GCC unroll 64
+  for (int l = 0; l < kBytes; l += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + l + kPrefetchAhead), _MM_HINT_T0);
+  }
+}
+
+template <int P, int T>
+struct Q4KTile {
+  TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t0, float* y,
+                                     int last_rows) {
+    const int64_t cols = a.cols, nb = cols / 256;
+    const int8_t* xq = a.xk.q + t0 * cols;
+    const float* xd = a.xk.d + t0 * nb;
+    const int16_t* xs = a.xk.s + t0 * (cols / 32);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512 sum[P][T];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) sum[p][t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* sb = panel + b * Q4KPanel::kBytes;
+      if constexpr (T <= 2) {
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) PrefetchAhead<Q4KPanel::kBytes>(sb + p * a.panel_stride);
+      }
+      __m512i total[P][T];
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) total[p][t] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; ++s) {  // sub-block s: chunk s / 2, low nibbles if s is even
+        __m512i acc[P][T];
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) acc[p][t] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) {
+          __m512i w[P];
+#pragma GCC unroll 16
+          for (int p = 0; p < P; ++p) {
+            const __m512i v = _mm512_load_si512(sb + p * a.panel_stride + ((s / 2) * 8 + g) * 64);
+            w[p] = _mm512_and_si512(s % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low4);
+          }
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) {
+            const __m512i x = _mm512_set1_epi32(Load4(xq + t * cols + b * 256 + s * 32 + 4 * g));
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], w[p], x);
+          }
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) {
+          const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
+              sb + p * a.panel_stride + Q4KPanel::kScales + s * kPanelRows)));
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) {
+            total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[p][t], sc));
+          }
+        }
+      }
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const uint8_t* q = sb + p * a.panel_stride;
+        __m512i mins[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          mins[k] = _mm512_cvtepu8_epi16(
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(q + Q4KPanel::kMins + k * 32)));
+        }
+        const __m512 d =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + Q4KPanel::kD)));
+        const __m512 dmin = _mm512_cvtph_ps(
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(q + Q4KPanel::kDmin)));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const int16_t* st = xs + t * (cols / 32) + b * 8;
+          __m512i m = _mm512_setzero_si512();
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            m = _mm512_dpwssd_epi32(m, mins[k], _mm512_set1_epi32(Load4(st + 2 * k)));
+          }
+          const __m512 dx = _mm512_set1_ps(xd[t * nb + b]);
+          sum[p][t] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[p][t]), _mm512_mul_ps(d, dx), sum[p][t]);
+          sum[p][t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, dx), sum[p][t]);
+        }
+      }
+    }
+    StorePanelSums<P, T>(sum, y, a.ldy, last_rows);
+  }
+};
+
+template <int P, int T>
+struct Q6KTile {
+  TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t0, float* y,
+                                     int last_rows) {
+    const int64_t cols = a.cols, nb = cols / 256;
+    const int8_t* xq = a.xk.q + t0 * cols;
+    const float* xd = a.xk.d + t0 * nb;
+    const int16_t* xs = a.xk.s + t0 * (cols / 16);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    __m512 sum[P][T];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) sum[p][t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* sb = panel + b * Q6KPanel::kBytes;
+      if constexpr (T <= 2) {
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) PrefetchAhead<Q6KPanel::kBytes>(sb + p * a.panel_stride);
+      }
+      __m512i total[P][T];
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) total[p][t] = _mm512_setzero_si512();
+      }
+      // Sub-block s = 8 h + 2 k + gh holds elements 128 h + 32 k + 16 gh + [0, 16): groups
+      // 4 gh .. 4 gh + 3 of half h, quarter k.
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+        for (int gh = 0; gh < 2; ++gh) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            const int s = 8 * h + 2 * k + gh;
+            __m512i acc[P][T];
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) {
+              const __m512i c = _mm512_set1_epi32(-32 * xs[t * (cols / 16) + b * 16 + s]);
+#pragma GCC unroll 16
+              for (int p = 0; p < P; ++p) acc[p][t] = c;
+            }
+#pragma GCC unroll 4
+            for (int g = 4 * gh; g < 4 * gh + 4; ++g) {
+              __m512i w[P];
+#pragma GCC unroll 16
+              for (int p = 0; p < P; ++p) {
+                const uint8_t* v = sb + p * a.panel_stride + (h * 8 + g) * 192;
+                const __m512i ql = _mm512_load_si512(v + (k % 2) * 64);
+                const __m512i qh = _mm512_load_si512(v + 128);
+                const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
+                // qh bits 2k, 2k + 1 to bits 4, 5
+                const __m512i hi = k == 0   ? _mm512_slli_epi16(qh, 4)
+                                   : k == 1 ? _mm512_slli_epi16(qh, 2)
+                                   : k == 2 ? qh
+                                            : _mm512_srli_epi16(qh, 2);
+                w[p] = _mm512_ternarylogic_epi32(lo, hi, bits45, 0xF8);  // lo | (hi & 0x30)
+              }
+#pragma GCC unroll 16
+              for (int t = 0; t < T; ++t) {
+                const __m512i x =
+                    _mm512_set1_epi32(Load4(xq + t * cols + b * 256 + 128 * h + 32 * k + 4 * g));
+#pragma GCC unroll 16
+                for (int p = 0; p < P; ++p) acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], w[p], x);
+              }
+            }
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) {
+              const __m512i sc =
+                  _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
+                      sb + p * a.panel_stride + Q6KPanel::kScales + s * kPanelRows)));
+#pragma GCC unroll 16
+              for (int t = 0; t < T; ++t) {
+                total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[p][t], sc));
+              }
+            }
+          }
+        }
+      }
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(
+            reinterpret_cast<const __m256i*>(sb + p * a.panel_stride + Q6KPanel::kD)));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const __m512 dx = _mm512_set1_ps(xd[t * nb + b]);
+          sum[p][t] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[p][t]), _mm512_mul_ps(d, dx), sum[p][t]);
+        }
+      }
+    }
+    StorePanelSums<P, T>(sum, y, a.ldy, last_rows);
+  }
+};
+
+}  // namespace
+
+void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 4>(a); }
+void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 4>(a); }
+
+}  // namespace tandem::kernels::cpu::internal
+
+#else  // not x86-64
+
+namespace tandem::kernels::cpu::internal {
+void GemmQ4_KPacked(const GemmArgs&) {}
+void GemmQ6_KPacked(const GemmArgs&) {}
+}  // namespace tandem::kernels::cpu::internal
+
+#endif

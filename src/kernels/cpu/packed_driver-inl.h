@@ -1,0 +1,78 @@
+// Internal to the packed int8 kernels: walks one task's panels and tokens through a register
+// tile. `Tile<P, T>::Run(a, panel, t, y, last_rows)` computes P panels (16 rows each, starting at
+// `panel`) times tokens [t, t + T) into y, storing only `last_rows` rows of its last panel.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/gemm_internal.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/x86_targets.h"
+
+#if defined(__x86_64__)
+namespace tandem::kernels::cpu::internal {
+
+// Tokens [t, a.t1) when fewer than T are left: the largest tile that fits.
+template <template <int, int> class Tile, int P, int T>
+TANDEM_TARGET_VNNI inline void PackedTokenTail(const GemmArgs& a, const uint8_t* panel, int64_t t,
+                                               float* y, int last_rows) {
+  if constexpr (T > 1) {
+    if (a.t1 - t < T) return PackedTokenTail<Tile, P, T - 1>(a, panel, t, y, last_rows);
+  }
+  Tile<P, T>::Run(a, panel, t, y, last_rows);
+}
+
+template <template <int, int> class Tile, int P, int kTokTile>
+TANDEM_TARGET_VNNI inline void PackedPanelsTimesTokens(const GemmArgs& a, int64_t panel_index) {
+  const int64_t r = panel_index * kPanelRows;
+  const int last_rows =
+      static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
+  const uint8_t* panel = a.packed + panel_index * a.panel_stride;
+  int64_t t = a.t0;
+  for (; t + kTokTile <= a.t1; t += kTokTile) {
+    Tile<P, kTokTile>::Run(a, panel, t, a.y + t * a.ldy + r, last_rows);
+  }
+  if constexpr (kTokTile > 1) {
+    if (t < a.t1) {
+      PackedTokenTail<Tile, P, kTokTile - 1>(a, panel, t, a.y + t * a.ldy + r, last_rows);
+    }
+  }
+}
+
+// Panels [a.r0, a.r1) times tokens [a.t0, a.t1): decode streams kDecodePanels panels at once,
+// prefill tiles 2 panels by kTokTile tokens.
+template <template <int, int> class Tile, int kTokTile, int kDecodePanels>
+TANDEM_TARGET_VNNI inline void GemmPackedPanels(const GemmArgs& a) {
+  int64_t p = a.r0;
+  if (a.t1 - a.t0 == 1) {
+    for (; p + kDecodePanels <= a.r1; p += kDecodePanels) {
+      PackedPanelsTimesTokens<Tile, kDecodePanels, 1>(a, p);
+    }
+  }
+  for (; p + 2 <= a.r1; p += 2) PackedPanelsTimesTokens<Tile, 2, kTokTile>(a, p);
+  if (p < a.r1) PackedPanelsTimesTokens<Tile, 1, kTokTile>(a, p);
+}
+
+// Stores a tile's P x T float sums (16 rows each) into y (ldy apart per token).
+template <int P, int T>
+TANDEM_TARGET_VNNI inline void StorePanelSums(const __m512 (&sum)[P][T], float* y, int64_t ldy,
+                                              int last_rows) {
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    const __mmask16 m = p == P - 1 && last_rows < kPanelRows
+                            ? static_cast<__mmask16>((1u << last_rows) - 1)
+                            : static_cast<__mmask16>(0xffff);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + p * kPanelRows, m, sum[p][t]);
+  }
+}
+
+inline int32_t Load4(const void* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+}  // namespace tandem::kernels::cpu::internal
+#endif
