@@ -69,7 +69,7 @@ void BM_MatMul(benchmark::State& state) {
 
 void MatMulArgs(benchmark::internal::Benchmark* b) {
   for (auto t : {WeightType::kF32, WeightType::kF16, WeightType::kBF16, WeightType::kQ8_0,
-                 WeightType::kQ4_0}) {
+                 WeightType::kQ4_0, WeightType::kQ4_K, WeightType::kQ6_K}) {
     b->Args({static_cast<int64_t>(t), 2048, 2048, 256, 2, 0});  // prefill GEMM
     b->Args({static_cast<int64_t>(t), 8192, 2048, 1, 2, 0});    // decode GEMV (w_gate shape)
   }
@@ -79,7 +79,8 @@ BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillise
 // One thread, on the calling thread, timed by its CPU time: a kernel's speed per core, which a
 // busy machine disturbs less than wall time (rates are per CPU second).
 void MatMulOneThreadArgs(benchmark::internal::Benchmark* b) {
-  for (auto t : {WeightType::kF16, WeightType::kQ8_0, WeightType::kQ4_0}) {
+  for (auto t : {WeightType::kF16, WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
+                 WeightType::kQ6_K}) {
     b->Args({static_cast<int64_t>(t), 512, 2048, 256, 1, 0});
     b->Args({static_cast<int64_t>(t), 2048, 2048, 1, 1, 0});
     b->Args({static_cast<int64_t>(t), 16384, 4096, 1, 1, 0});  // weights far larger than the LLC

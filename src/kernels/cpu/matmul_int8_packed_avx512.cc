@@ -9,20 +9,12 @@
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
-#include <algorithm>
-#include <cstring>
-
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_driver-inl.h"
 #include "kernels/cpu/x86_targets.h"
 
 namespace tandem::kernels::cpu::internal {
 namespace {
-
-inline int32_t Load4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 
 constexpr int kPrefetchAhead = 4096;
 
@@ -58,13 +50,14 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     const int8_t* xb = xq + b * 32;
     const uint8_t* wb = panel + b * kBlockBytes<kQ4>;
     if constexpr (T <= 2) {
-      // Decode streams each panel once: keep more of it in flight than the prefetchers do.
+      // Decode streams each panel once: keep more of it in flight than the prefetchers do. Into
+      // L2 (T1): prefetches into L1 would queue on its few miss buffers.
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) {
 #pragma GCC unroll 16
         for (int l = 0; l < kBlockBytes<kQ4>; l += 64) {
           _mm_prefetch(reinterpret_cast<const char*>(wb + p * stride + l + kPrefetchAhead),
-                       _MM_HINT_T0);
+                       _MM_HINT_T1);
         }
       }
     }
@@ -134,60 +127,28 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
       }
     }
   }
-#pragma GCC unroll 16
-  for (int p = 0; p < P; ++p) {
-    const __mmask16 m = p == P - 1 && last_rows < kPanelRows
-                            ? static_cast<__mmask16>((1u << last_rows) - 1)
-                            : static_cast<__mmask16>(0xffff);
-#pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + p * kPanelRows, m, sum[p][t]);
-  }
+  StorePanelSums<P, T>(sum, y, ldy, last_rows);
 }
 
-constexpr int kTokTile = 6;
-
-template <bool kQ4, int P, int T>
-TANDEM_TARGET_VNNI void TokenTail(const GemmArgs& a, const uint8_t* panel, int64_t t, int64_t r,
-                                  int last_rows) {
-  const int64_t nb = a.cols / 32;
-  const int64_t left = a.t1 - t;
-  if constexpr (T > 1) {
-    if (left < T) return TokenTail<kQ4, P, T - 1>(a, panel, t, r, last_rows);
-  }
-  PackedTile<kQ4, P, T>(panel, a.panel_stride, a.cols, a.xs.q + t * a.cols, a.xs.d + t * nb,
-                        a.xs.c + t * nb, a.y + t * a.ldy + r, a.ldy, last_rows);
-}
-
-template <bool kQ4, int P>
-TANDEM_TARGET_VNNI void PanelsTimesTokens(const GemmArgs& a, int64_t panel_index) {
-  const int64_t nb = a.cols / 32;
-  const int64_t r = panel_index * kPanelRows;
-  const int last_rows =
-      static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
-  const uint8_t* panel = a.packed + panel_index * a.panel_stride;
-  int64_t t = a.t0;
-  for (; t + kTokTile <= a.t1; t += kTokTile) {
-    PackedTile<kQ4, P, kTokTile>(panel, a.panel_stride, a.cols, a.xs.q + t * a.cols,
-                                 a.xs.d + t * nb, a.xs.c + t * nb, a.y + t * a.ldy + r, a.ldy,
-                                 last_rows);
-  }
-  if (t < a.t1) TokenTail<kQ4, P, kTokTile - 1>(a, panel, t, r, last_rows);
-}
-
+// The driver's tile interface (packed_driver-inl.h).
 template <bool kQ4>
-TANDEM_TARGET_VNNI void GemmPacked(const GemmArgs& a) {
-  int64_t p = a.r0;
-  if (a.t1 - a.t0 == 1) {  // decode: more panels streamed at once
-    for (; p + 4 <= a.r1; p += 4) PanelsTimesTokens<kQ4, 4>(a, p);
-  }
-  for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<kQ4, 2>(a, p);
-  if (p < a.r1) PanelsTimesTokens<kQ4, 1>(a, p);
-}
+struct Tile {
+  template <int P, int T>
+  struct Of {
+    TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t, float* y,
+                                       int last_rows) {
+      const int64_t nb = a.cols / 32;
+      PackedTile<kQ4, P, T>(panel, a.panel_stride, a.cols, a.xs.q + t * a.cols, a.xs.d + t * nb,
+                            a.xs.c + t * nb, y, a.ldy, last_rows);
+    }
+  };
+};
 
 }  // namespace
 
-void GemmQ8_0Packed(const GemmArgs& a) { GemmPacked<false>(a); }
-void GemmQ4_0Packed(const GemmArgs& a) { GemmPacked<true>(a); }
+// Prefill: 2 panels x 6 tokens; decode: 8 panels streamed at once (more streams in flight).
+void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<false>::Of, 6, 8>(a); }
+void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<true>::Of, 6, 8>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 

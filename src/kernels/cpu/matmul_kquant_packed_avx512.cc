@@ -21,11 +21,18 @@ namespace {
 
 constexpr int kPrefetchAhead = 4096;
 
-template <int kBytes>
+// Decode (one token) prefetches, and loads each weight vector once (prefill loads some twice:
+// its register tile takes all the registers).
+template <int T>
+constexpr bool kDecodeTile = T == 1;
+
+// Decode streams each panel once: each load asks for the line kPrefetchAhead bytes further on,
+// into L2 (T1; L1's few miss buffers held decode to about half the bandwidth of one core).
+template <int kLines = 1>
 TANDEM_TARGET_VNNI inline void PrefetchAhead(const uint8_t* p) {
-#pragma GCC unroll 64
-  for (int l = 0; l < kBytes; l += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + l + kPrefetchAhead), _MM_HINT_T0);
+#pragma GCC unroll 8
+  for (int l = 0; l < kLines; ++l) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l + kPrefetchAhead), _MM_HINT_T1);
   }
 }
 
@@ -37,6 +44,7 @@ struct Q4KTile {
     const int8_t* xq = a.xk.q + t0 * cols;
     const float* xd = a.xk.d + t0 * nb;
     const int16_t* xs = a.xk.s + t0 * (cols / 32);
+    constexpr bool kPrefetch = kDecodeTile<T>, kBothHalves = kDecodeTile<T>;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512 sum[P][T];
 #pragma GCC unroll 16
@@ -46,9 +54,11 @@ struct Q4KTile {
     }
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q4KPanel::kBytes;
-      if constexpr (T <= 2) {
+      if constexpr (kPrefetch) {  // the super-block's scales, mins and d, 4 KiB on
 #pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) PrefetchAhead<Q4KPanel::kBytes>(sb + p * a.panel_stride);
+        for (int p = 0; p < P; ++p) {
+          PrefetchAhead<Q4KPanel::kQuants / 64>(sb + p * a.panel_stride);
+        }
       }
       __m512i total[P][T];
 #pragma GCC unroll 16
@@ -56,36 +66,58 @@ struct Q4KTile {
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) total[p][t] = _mm512_setzero_si512();
       }
-#pragma GCC unroll 8
-      for (int s = 0; s < 8; ++s) {  // sub-block s: chunk s / 2, low nibbles if s is even
-        __m512i acc[P][T];
+      // Chunk j holds sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). Decode takes both
+      // from each load; prefill, short of registers, takes one half per pass.
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+#pragma GCC unroll 2
+        for (int pass = 0; pass < (kBothHalves ? 1 : 2); ++pass) {
+          const int h0 = kBothHalves ? 0 : pass, h1 = kBothHalves ? 1 : pass;
+          __m512i acc[2][P][T];
+#pragma GCC unroll 2
+          for (int h = h0; h <= h1; ++h) {
 #pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) {
+            for (int p = 0; p < P; ++p) {
 #pragma GCC unroll 16
-          for (int t = 0; t < T; ++t) acc[p][t] = _mm512_setzero_si512();
-        }
-#pragma GCC unroll 8
-        for (int g = 0; g < 8; ++g) {
-          __m512i w[P];
-#pragma GCC unroll 16
-          for (int p = 0; p < P; ++p) {
-            const __m512i v = _mm512_load_si512(sb + p * a.panel_stride + ((s / 2) * 8 + g) * 64);
-            w[p] = _mm512_and_si512(s % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low4);
+              for (int t = 0; t < T; ++t) acc[h][p][t] = _mm512_setzero_si512();
+            }
           }
+#pragma GCC unroll 8
+          for (int g = 0; g < 8; ++g) {
+            __m512i w[2][P];
 #pragma GCC unroll 16
-          for (int t = 0; t < T; ++t) {
-            const __m512i x = _mm512_set1_epi32(Load4(xq + t * cols + b * 256 + s * 32 + 4 * g));
+            for (int p = 0; p < P; ++p) {
+              const uint8_t* line = sb + p * a.panel_stride + Q4KPanel::kQuants + j * 512 + g * 64;
+              if constexpr (kPrefetch) PrefetchAhead(line);
+              const __m512i v = _mm512_load_si512(line);
+              if (h0 == 0) w[0][p] = _mm512_and_si512(v, low4);
+              if (h1 == 1) w[1][p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            }
+#pragma GCC unroll 2
+            for (int h = h0; h <= h1; ++h) {
 #pragma GCC unroll 16
-            for (int p = 0; p < P; ++p) acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], w[p], x);
+              for (int t = 0; t < T; ++t) {
+                const __m512i x =
+                    _mm512_set1_epi32(Load4(xq + t * cols + b * 256 + j * 64 + h * 32 + 4 * g));
+#pragma GCC unroll 16
+                for (int p = 0; p < P; ++p) {
+                  acc[h][p][t] = _mm512_dpbusd_epi32(acc[h][p][t], w[h][p], x);
+                }
+              }
+            }
           }
-        }
+#pragma GCC unroll 2
+          for (int h = h0; h <= h1; ++h) {
 #pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) {
-          const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
-              sb + p * a.panel_stride + Q4KPanel::kScales + s * kPanelRows)));
+            for (int p = 0; p < P; ++p) {
+              const __m512i sc =
+                  _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
+                      sb + p * a.panel_stride + Q4KPanel::kScales + (2 * j + h) * kPanelRows)));
 #pragma GCC unroll 16
-          for (int t = 0; t < T; ++t) {
-            total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[p][t], sc));
+              for (int t = 0; t < T; ++t) {
+                total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[h][p][t], sc));
+              }
+            }
           }
         }
       }
@@ -131,6 +163,7 @@ struct Q6KTile {
     const int16_t* xs = a.xk.s + t0 * (cols / 16);
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const __m512i bits45 = _mm512_set1_epi8(0x30);
+    constexpr bool kPrefetch = kDecodeTile<T>;
     __m512 sum[P][T];
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
@@ -139,9 +172,11 @@ struct Q6KTile {
     }
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q6KPanel::kBytes;
-      if constexpr (T <= 2) {
+      if constexpr (kPrefetch) {
 #pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) PrefetchAhead<Q6KPanel::kBytes>(sb + p * a.panel_stride);
+        for (int p = 0; p < P; ++p) {
+          PrefetchAhead<Q6KPanel::kQuants / 64>(sb + p * a.panel_stride);
+        }
       }
       __m512i total[P][T];
 #pragma GCC unroll 16
@@ -170,7 +205,10 @@ struct Q6KTile {
               __m512i w[P];
 #pragma GCC unroll 16
               for (int p = 0; p < P; ++p) {
-                const uint8_t* v = sb + p * a.panel_stride + (h * 8 + g) * 192;
+                const uint8_t* v = sb + p * a.panel_stride + Q6KPanel::kQuants + (h * 8 + g) * 192;
+                if constexpr (kPrefetch) {
+                  if (k == 0) PrefetchAhead<3>(v);
+                }
                 const __m512i ql = _mm512_load_si512(v + (k % 2) * 64);
                 const __m512i qh = _mm512_load_si512(v + 128);
                 const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
@@ -220,7 +258,9 @@ struct Q6KTile {
 
 }  // namespace
 
-void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 4>(a); }
+// Prefill: 2 panels x 4 tokens. Decode: Q4_K streams 8 panels at once; Q6_K, which spends more
+// instructions per byte, 4.
+void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 8>(a); }
 void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 4>(a); }
 
 }  // namespace tandem::kernels::cpu::internal

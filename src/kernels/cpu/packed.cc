@@ -56,7 +56,8 @@ void PackPanelQ4_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
     const auto* row = reinterpret_cast<const BlockQ4_K*>(w.data + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* sb = out + b * Q4KPanel::kBytes;
-      for (int g = 0; g < 32; ++g) std::memcpy(sb + g * 64 + lane * 4, row[b].qs + 4 * g, 4);
+      for (int g = 0; g < 32; ++g)
+        std::memcpy(sb + Q4KPanel::kQuants + g * 64 + lane * 4, row[b].qs + 4 * g, 4);
       for (int j = 0; j < 8; ++j) {
         uint8_t sc, m;
         ref::KQuantScaleMin(j, row[b].scales, &sc, &m);
@@ -80,7 +81,7 @@ void PackPanelQ6_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
       uint8_t* sb = out + b * Q6KPanel::kBytes;
       for (int h = 0; h < 2; ++h) {
         for (int g = 0; g < 8; ++g) {
-          uint8_t* dst = sb + (h * 8 + g) * 192 + lane * 4;
+          uint8_t* dst = sb + Q6KPanel::kQuants + (h * 8 + g) * 192 + lane * 4;
           std::memcpy(dst, row[b].ql + 64 * h + 4 * g, 4);
           std::memcpy(dst + 64, row[b].ql + 64 * h + 32 + 4 * g, 4);
           std::memcpy(dst + 128, row[b].qh + 32 * h + 4 * g, 4);

@@ -19,15 +19,16 @@
 // Q4_K and Q6_K keep their 256-element super-blocks, each one's panel data contiguous; the
 // sub-block scales stay integers (the kernels apply them to int32 sums, llama.cpp-style, against
 // activations quantized per 256 with one scale):
+// The scales come first, so that a super-block is read front to back:
 //   Q4_K, 2368 bytes per super-block:
-//     quants [4 chunks][8 groups][16 rows][4 bytes]  byte i = GGUF qs[32 chunk + 4 group + i]:
-//              low nibble element 64 chunk + 4 group + i, high nibble the same + 32
 //     scales [8 sub-blocks][16 rows] u8;  mins [4 pairs][16 rows][2] u8 (sub-blocks 2k, 2k+1)
 //     d [16 rows] fp16;  dmin [16 rows] fp16
+//     quants [4 chunks][8 groups][16 rows][4 bytes]  byte i = GGUF qs[32 chunk + 4 group + i]:
+//              low nibble element 64 chunk + 4 group + i, high nibble the same + 32
 //   Q6_K, 3392 bytes per super-block:
+//     scales [16 sub-blocks][16 rows] i8;  d [16 rows] fp16;  32 bytes padding
 //     quants [2 halves][8 groups][3][16 rows][4 bytes]: GGUF ql[64 h + 4 g + i],
 //              ql[64 h + 32 + 4 g + i] and qh[32 h + 4 g + i] (the ql/qh bytes of 4 elements each)
-//     scales [16 sub-blocks][16 rows] i8;  d [16 rows] fp16;  32 bytes padding
 #pragma once
 
 #include <cstddef>
@@ -42,10 +43,11 @@ namespace tandem::kernels::cpu {
 inline constexpr int kPanelRows = 16;
 // Byte offsets inside one super-block of a K-quant panel (the layouts above).
 struct Q4KPanel {
-  static constexpr int kScales = 2048, kMins = 2176, kD = 2304, kDmin = 2336, kBytes = 2368;
+  static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQuants = 320;
+  static constexpr int kBytes = kQuants + 2048;
 };
 struct Q6KPanel {
-  static constexpr int kScales = 3072, kD = 3328, kBytes = 3392;
+  static constexpr int kScales = 0, kD = 256, kQuants = 320, kBytes = kQuants + 3072;
 };
 
 // Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q4_K and Q6_K with AVX-512

@@ -199,7 +199,7 @@ TEST(PackedWeights, LayoutOfKQuantSuperBlocks) {
         float v;
         if (type == WeightType::kQ4_K) {
           const int s = i / 32, chunk = i / 64, g = (i % 32) / 4;
-          const uint8_t byte = sb[(chunk * 8 + g) * 64 + r * 4 + i % 4];
+          const uint8_t byte = sb[Q4KPanel::kQuants + (chunk * 8 + g) * 64 + r * 4 + i % 4];
           const int q = s % 2 == 0 ? byte & 15 : byte >> 4;
           const int sc = sb[Q4KPanel::kScales + s * 16 + r];
           const int mn = sb[Q4KPanel::kMins + (s / 2) * 32 + r * 2 + s % 2];
@@ -209,7 +209,7 @@ TEST(PackedWeights, LayoutOfKQuantSuperBlocks) {
           v = Fp16ToF32(d) * sc * q - Fp16ToF32(dmin) * mn;
         } else {
           const int h = i / 128, k = (i % 128) / 32, g = (i % 32) / 4, s = i / 16;
-          const uint8_t* grp = sb + (h * 8 + g) * 192 + r * 4 + i % 4;
+          const uint8_t* grp = sb + Q6KPanel::kQuants + (h * 8 + g) * 192 + r * 4 + i % 4;
           const int lo = k < 2 ? grp[(k % 2) * 64] & 15 : grp[(k % 2) * 64] >> 4;
           const int q = lo | ((grp[128] >> (2 * k)) & 3) << 4;
           const int sc = static_cast<int8_t>(sb[Q6KPanel::kScales + s * 16 + r]);
