@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/hash.h"
+#include "base/thread_pool.h"
 #include "kernels/ref/quant.h"
 
 namespace tandem::model {
@@ -139,9 +142,16 @@ Status LlamaModel::PackWeights() {
   }
   if (total == 0) return OkStatus();
   ASSIGN_OR_RETURN(packed_, kernels::cpu::AlignedBuffer::Allocate(total));
-  // A slice of rows at a time, its file pages dropped right after: resident memory peaks at the
-  // packed copy plus one slice, not plus the largest matrix.
+  // Slices of rows, packed on every hardware thread, each slice's file pages dropped right after:
+  // resident memory peaks at the packed copy plus one slice per thread, not plus the largest
+  // matrix.
   constexpr int64_t kSliceRows = 64 * kernels::cpu::kPanelRows;
+  struct Slice {
+    MatRef rows;
+    uint8_t* out;
+    uint64_t bytes;
+  };
+  std::vector<Slice> slices;
   uint64_t offset = 0;
   for (MatRef* w : mats) {
     if (!kernels::cpu::PacksWeights(w->type)) continue;
@@ -153,11 +163,18 @@ Status LlamaModel::PackWeights() {
       slice.rows = std::min(kSliceRows, w->rows - r0);
       // Whole panels: the slice's packed bytes are exactly its panels of the whole matrix.
       const uint64_t n = kernels::cpu::PackedBytes(w->type, slice.rows, w->cols);
-      RETURN_IF_ERROR(kernels::cpu::PackWeights(slice, packed_.data() + offset, n));
-      file_->DropPages(slice.data, slice.rows * row_bytes);
+      slices.push_back({slice, packed_.data() + offset, n});
       offset += n;
     }
   }
+  base::ThreadPool pool(base::ThreadPool::HardwareThreads());
+  std::vector<Status> errors(slices.size());
+  pool.ParallelFor(static_cast<int64_t>(slices.size()), [&](int64_t i, int) {
+    const Slice& s = slices[i];
+    errors[i] = kernels::cpu::PackWeights(s.rows, s.out, s.bytes);
+    file_->DropPages(s.rows.data, s.rows.rows * kernels::RowBytes(s.rows.type, s.rows.cols));
+  });
+  for (Status& e : errors) RETURN_IF_ERROR(std::move(e));
   return OkStatus();
 }
 

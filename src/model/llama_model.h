@@ -37,9 +37,10 @@ struct LlamaWeights {
 };
 
 struct LoadOptions {
-  // Repack the matrices this CPU's kernels want in another layout (kernels/cpu/packed.h: Q8_0
-  // and Q4_0 with AVX-512 VNNI) and drop their pages of the file mapping, so that resident memory
-  // stays about the file's size. The reference kernels go on reading the file.
+  // Repack the matrices this CPU's kernels want in another layout (kernels/cpu/packed.h: Q8_0,
+  // Q4_0, Q4_K and Q6_K with AVX-512 VNNI), on every hardware thread, and drop their pages of the
+  // file mapping, so that resident memory stays about the file's size. The reference kernels go
+  // on reading the file.
   bool pack_weights = true;
 };
 
