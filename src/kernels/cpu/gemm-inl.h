@@ -80,9 +80,10 @@ HWY_INLINE void Tile(const typename W::T* w, size_t ldw, const float* x, size_t 
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) xv[t] = hn::LoadU(df, x + t * ldx + k);
     if constexpr (T == 1) {
-      // Decode streams each row once: fetch ahead (the hardware prefetchers stop at each page).
+      // Decode streams each row once: fetch ahead (the hardware prefetchers stop at each page),
+      // into L2 (into L1, the few L1 miss buffers limit the bytes in flight).
 #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * ldw + k + kPrefetchElems<W>);
+      for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * ldw + k + kPrefetchElems<W>, 0, 2);
     }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
