@@ -28,11 +28,7 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
                                    int64_t ldy, int last_rows) {
   const int64_t nb = cols / 32;
   __m512 sum[P][T];
-#pragma GCC unroll 16
-  for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) sum[p][t] = _mm512_setzero_ps();
-  }
+  FillTile<P, T>(sum, _mm512_setzero_ps());
   const uint8_t* scales = panel + nb * kBlockBytes<kQ4>;
   // Decode: two accumulators per panel halve the chain of dependent vpdpbusd per block.
   constexpr bool kSplit = T == 1;

@@ -47,11 +47,7 @@ struct Q4KTile {
     constexpr bool kPrefetch = kDecodeTile<T>, kBothHalves = kDecodeTile<T>;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512 sum[P][T];
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) sum[p][t] = _mm512_setzero_ps();
-    }
+    FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q4KPanel::kBytes;
       if constexpr (kPrefetch) {  // the super-block's scales, mins and d, 4 KiB on
@@ -61,11 +57,7 @@ struct Q4KTile {
         }
       }
       __m512i total[P][T];
-#pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) total[p][t] = _mm512_setzero_si512();
-      }
+      FillTile<P, T>(total, _mm512_setzero_si512());
       // Chunk j holds sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). Decode takes both
       // from each load; prefill, short of registers, takes one half per pass.
 #pragma GCC unroll 4
@@ -165,11 +157,7 @@ struct Q6KTile {
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     constexpr bool kPrefetch = kDecodeTile<T>;
     __m512 sum[P][T];
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) sum[p][t] = _mm512_setzero_ps();
-    }
+    FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q6KPanel::kBytes;
       if constexpr (kPrefetch) {
@@ -179,11 +167,7 @@ struct Q6KTile {
         }
       }
       __m512i total[P][T];
-#pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) total[p][t] = _mm512_setzero_si512();
-      }
+      FillTile<P, T>(total, _mm512_setzero_si512());
       // Sub-block s = 8 h + 2 k + gh holds elements 128 h + 32 k + 16 gh + [0, 16): groups
       // 4 gh .. 4 gh + 3 of half h, quarter k. Decode takes all four quarters from one load of a
       // group's ql and qh bytes; prefill, short of registers, one quarter per pass.

@@ -54,6 +54,16 @@ TANDEM_TARGET_VNNI inline void GemmPackedPanels(const GemmArgs& a) {
   if (p < a.r1) PackedPanelsTimesTokens<Tile, 1, kTokTile>(a, p);
 }
 
+// Sets every element of a tile's P x T accumulators.
+template <int P, int T, class V>
+TANDEM_TARGET_VNNI inline void FillTile(V (&v)[P][T], V value) {
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) v[p][t] = value;
+  }
+}
+
 // Stores a tile's P x T float sums (16 rows each) into y (ldy apart per token).
 template <int P, int T>
 TANDEM_TARGET_VNNI inline void StorePanelSums(const __m512 (&sum)[P][T], float* y, int64_t ldy,
