@@ -7,6 +7,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
@@ -67,11 +68,21 @@ void BM_MatMul(benchmark::State& state) {
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The read bandwidth ceiling (1 GiB, the faster prefetch target), for the decode rows above.
+void BM_ReadBandwidth(benchmark::State& state) {
+  base::ThreadPool pool(static_cast<int>(state.range(0)));
+  double bw = 0;
+  for (auto _ : state) bw = cpu::MeasureReadBandwidth(pool, uint64_t{1} << 30, 1);
+  state.counters["GB/s"] = bw * 1e-9;
+}
+BENCHMARK(BM_ReadBandwidth)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond);
+
 void MatMulArgs(benchmark::internal::Benchmark* b) {
   for (auto t : {WeightType::kF32, WeightType::kF16, WeightType::kBF16, WeightType::kQ8_0,
                  WeightType::kQ4_0, WeightType::kQ4_K, WeightType::kQ6_K}) {
     b->Args({static_cast<int64_t>(t), 2048, 2048, 256, 2, 0});  // prefill GEMM
     b->Args({static_cast<int64_t>(t), 8192, 2048, 1, 2, 0});    // decode GEMV (w_gate shape)
+    b->Args({static_cast<int64_t>(t), 32768, 8192, 1, 2, 0});   // decode, far larger than the LLC
   }
 }
 BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -16,8 +16,8 @@ namespace tandem::kernels::cpu {
 using ProgressFn = std::function<void(double)>;
 
 // Read bandwidth in bytes/s: the median of `reps` passes summing a `bytes` buffer (make it far
-// larger than the last-level cache), split over the pool; the faster of software prefetch into
-// L1 and into L2.
+// larger than the last-level cache), split over the pool; the fastest of four ways to read it (one
+// or eight streams per thread, software prefetch into L1 or L2).
 double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
                             const ProgressFn& progress = {});
 

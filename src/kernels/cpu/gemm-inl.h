@@ -81,9 +81,12 @@ HWY_INLINE void Tile(const typename W::T* w, size_t ldw, const float* x, size_t 
     for (int t = 0; t < T; ++t) xv[t] = hn::LoadU(df, x + t * ldx + k);
     if constexpr (T == 1) {
       // Decode streams each row once: fetch ahead (the hardware prefetchers stop at each page),
-      // into L2 (into L1, the few L1 miss buffers limit the bytes in flight).
+      // into L2 (into L1, the few L1 miss buffers limit the bytes in flight); once per cache line
+      // (a vector of 2-byte weights is half a line).
+      if (k % (64 / sizeof(typename W::T)) == 0) {
 #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * ldw + k + kPrefetchElems<W>, 0, 2);
+        for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * ldw + k + kPrefetchElems<W>, 0, 2);
+      }
     }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
@@ -105,6 +108,8 @@ HWY_INLINE void Tile(const typename W::T* w, size_t ldw, const float* x, size_t 
 
 inline constexpr int kRowTile = 4;
 inline constexpr int kTokTile = 4;
+// Decode streams more rows at once: more bytes in flight.
+inline constexpr int kDecodeRowTile = 8;
 
 // Rows [r0, r1) x tokens [t0, t1) of a matrix whose rows are `ldw` elements of W::T at `w`.
 template <class W>
@@ -113,6 +118,12 @@ HWY_INLINE void GemmRows(const typename W::T* w, size_t ldw, int64_t r0, int64_t
   const size_t k_len = static_cast<size_t>(a.cols);
   const size_t ldx = k_len;
   int64_t r = r0;
+  if (a.t1 - a.t0 == 1) {
+    for (; r + kDecodeRowTile <= r1; r += kDecodeRowTile) {
+      Tile<W, kDecodeRowTile, 1>(w + (r - r0) * ldw, ldw, a.x + a.t0 * ldx, ldx, k_len,
+                                 a.y + a.t0 * a.ldy + r, a.ldy);
+    }
+  }
   for (; r + kRowTile <= r1; r += kRowTile) {
     const typename W::T* wr = w + (r - r0) * ldw;
     int64_t t = a.t0;

@@ -143,7 +143,7 @@ struct Tile {
 }  // namespace
 
 // Prefill: 2 panels x 6 tokens; decode: 8 panels streamed at once (more streams in flight).
-void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<false>::Of, 6, 8>(a); }
+void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<false>::Of, 6, 4>(a); }
 void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<true>::Of, 6, 8>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
