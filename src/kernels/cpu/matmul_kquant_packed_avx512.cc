@@ -169,67 +169,56 @@ struct Q6KTile {
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Sub-block s = 8 h + 2 k + gh holds elements 128 h + 32 k + 16 gh + [0, 16): groups
-      // 4 gh .. 4 gh + 3 of half h, quarter k. Decode takes all four quarters from one load of a
-      // group's ql and qh bytes; prefill, short of registers, one quarter per pass.
-      constexpr int kQuarters = kDecodeTile<T> ? 4 : 1;
+      // 4 gh .. 4 gh + 3 of half h, quarter k.
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
 #pragma GCC unroll 2
         for (int gh = 0; gh < 2; ++gh) {
 #pragma GCC unroll 4
-          for (int k0 = 0; k0 < 4; k0 += kQuarters) {
-            __m512i acc[kQuarters][P][T];
-#pragma GCC unroll 4
-            for (int q = 0; q < kQuarters; ++q) {
-              const int s = 8 * h + 2 * (k0 + q) + gh;
+          for (int k = 0; k < 4; ++k) {
+            const int s = 8 * h + 2 * k + gh;
+            __m512i acc[P][T];
 #pragma GCC unroll 16
-              for (int t = 0; t < T; ++t) {
-                const __m512i c = _mm512_set1_epi32(-32 * xs[t * (cols / 16) + b * 16 + s]);
+            for (int t = 0; t < T; ++t) {
+              const __m512i c = _mm512_set1_epi32(-32 * xs[t * (cols / 16) + b * 16 + s]);
 #pragma GCC unroll 16
-                for (int p = 0; p < P; ++p) acc[q][p][t] = c;
-              }
+              for (int p = 0; p < P; ++p) acc[p][t] = c;
             }
 #pragma GCC unroll 4
             for (int g = 4 * gh; g < 4 * gh + 4; ++g) {
+              __m512i w[P];
 #pragma GCC unroll 16
               for (int p = 0; p < P; ++p) {
                 const uint8_t* v = sb + p * a.panel_stride + Q6KPanel::kQuants + (h * 8 + g) * 192;
                 if constexpr (kPrefetch) {
-                  if (k0 == 0) PrefetchAhead<3>(v);
+                  if (k == 0) PrefetchAhead<3>(v);
                 }
+                const __m512i ql = _mm512_load_si512(v + (k % 2) * 64);
                 const __m512i qh = _mm512_load_si512(v + 128);
-#pragma GCC unroll 4
-                for (int q = 0; q < kQuarters; ++q) {
-                  const int k = k0 + q;
-                  const __m512i ql = _mm512_load_si512(v + (k % 2) * 64);
-                  const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
-                  // qh bits 2k, 2k + 1 to bits 4, 5
-                  const __m512i hi = k == 0   ? _mm512_slli_epi16(qh, 4)
-                                     : k == 1 ? _mm512_slli_epi16(qh, 2)
-                                     : k == 2 ? qh
-                                              : _mm512_srli_epi16(qh, 2);
-                  const __m512i w = _mm512_ternarylogic_epi32(lo, hi, bits45, 0xF8);  // lo|hi&0x30
+                const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
+                // qh bits 2k, 2k + 1 to bits 4, 5
+                const __m512i hi = k == 0   ? _mm512_slli_epi16(qh, 4)
+                                   : k == 1 ? _mm512_slli_epi16(qh, 2)
+                                   : k == 2 ? qh
+                                            : _mm512_srli_epi16(qh, 2);
+                w[p] = _mm512_ternarylogic_epi32(lo, hi, bits45, 0xF8);  // lo | (hi & 0x30)
+              }
 #pragma GCC unroll 16
-                  for (int t = 0; t < T; ++t) {
-                    const __m512i x = _mm512_set1_epi32(
-                        Load4(xq + t * cols + b * 256 + 128 * h + 32 * k + 4 * g));
-                    acc[q][p][t] = _mm512_dpbusd_epi32(acc[q][p][t], w, x);
-                  }
-                }
+              for (int t = 0; t < T; ++t) {
+                const __m512i x =
+                    _mm512_set1_epi32(Load4(xq + t * cols + b * 256 + 128 * h + 32 * k + 4 * g));
+#pragma GCC unroll 16
+                for (int p = 0; p < P; ++p) acc[p][t] = _mm512_dpbusd_epi32(acc[p][t], w[p], x);
               }
             }
-#pragma GCC unroll 4
-            for (int q = 0; q < kQuarters; ++q) {
-              const int s = 8 * h + 2 * (k0 + q) + gh;
 #pragma GCC unroll 16
-              for (int p = 0; p < P; ++p) {
-                const __m512i sc =
-                    _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
-                        sb + p * a.panel_stride + Q6KPanel::kScales + s * kPanelRows)));
+            for (int p = 0; p < P; ++p) {
+              const __m512i sc =
+                  _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
+                      sb + p * a.panel_stride + Q6KPanel::kScales + s * kPanelRows)));
 #pragma GCC unroll 16
-                for (int t = 0; t < T; ++t) {
-                  total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[q][p][t], sc));
-                }
+              for (int t = 0; t < T; ++t) {
+                total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[p][t], sc));
               }
             }
           }
