@@ -78,7 +78,8 @@ class Sender {
  public:
   Sender(FrameConn& conn, const kv::KvCache& cache, kv::KvCodec codec)
       : conn_(conn), cache_(cache), codec_(codec), thread_([this] { Run(); }) {}
-  ~Sender() { Finish(); }
+  // On an early return the caller already has the error to report; this only stops the thread.
+  ~Sender() { (void)Finish(); }
 
   void Push(const SendItem& item) {
     std::lock_guard<std::mutex> l(mu_);
