@@ -194,7 +194,8 @@ struct AttnCase {
 
 TEST(CpuAttention, MatchesReferenceOnEveryTarget) {
   const AttnCase cases[] = {
-      {4, 4, 8, 0, 1}, {4, 4, 8, 0, 37}, {8, 2, 64, 5, 20}, {6, 3, 20, 70, 1}, {32, 8, 64, 3, 130},
+      {4, 4, 8, 0, 1},     {4, 4, 8, 0, 37},      {8, 2, 64, 5, 20}, {6, 3, 20, 70, 1},
+      {32, 8, 64, 3, 130}, {32, 8, 128, 100, 40}, {4, 4, 64, 2, 50}, {6, 2, 64, 0, 33},
   };
   base::ThreadPool pool(3);
   ForEachTarget([&](const std::string& target) {

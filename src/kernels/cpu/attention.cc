@@ -63,50 +63,127 @@ HWY_INLINE float ExpShiftSum(float* s, int64_t n, float m) {
   return total;
 }
 
-// Scores of one query row against a key block: s[j] = q · K[j] * scale for j < kKeyBlock, with
-// the block transposed (kt[d * kKeyBlock + j]): vectors run over keys, so there are no horizontal
-// sums, and kKeyBlock / lanes independent accumulators.
-HWY_INLINE void BlockScores(const float* q, const float* kt, int hd, float scale, float* s) {
+// kt[d * kKeyBlock + j] = K[j][d] for j < nk (rows `stride` floats apart), 0 for nk <= j <
+// kKeyBlock: whole blocks by vector gathers of a column, 16 keys at a time.
+HWY_INLINE void TransposeKeys(const float* k, int64_t stride, int64_t nk, int hd, float* kt) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  constexpr int64_t kN = HWY_LANES(float);
+  if (nk == kKeyBlock && kKeyBlock * stride <= std::numeric_limits<int32_t>::max()) {
+    const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(stride)));
+    const auto step = hn::Set(di, static_cast<int32_t>(kN * stride));
+    for (int d = 0; d < hd; ++d) {
+      auto i = idx;
+#pragma GCC unroll 16
+      for (int64_t j = 0; j < kKeyBlock; j += kN) {
+        hn::StoreU(hn::GatherIndex(df, k + d, i), df, kt + d * kKeyBlock + j);
+        i = hn::Add(i, step);
+      }
+    }
+    return;
+  }
+  for (int d = 0; d < hd; ++d) {
+    float* dst = kt + d * kKeyBlock;
+    for (int64_t j = 0; j < nk; ++j) dst[j] = k[j * stride + d];
+    for (int64_t j = nk; j < kKeyBlock; ++j) dst[j] = 0.0f;
+  }
+}
+
+// max(s[0, n)), n >= 1.
+HWY_INLINE float MaxOf(const float* s, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  float mx = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  if (n >= lanes) {
+    auto v = hn::LoadU(df, s);
+    for (j = lanes; j + lanes <= n; j += lanes) v = hn::Max(v, hn::LoadU(df, s + j));
+    mx = hn::GetLane(hn::MaxOfLanes(df, v));
+  }
+  for (; j < n; ++j) mx = std::max(mx, s[j]);
+  return mx;
+}
+
+// Query rows scored and valued together in prefill: each key (or value) vector loaded serves
+// kRows rows (the 32 AVX-512 registers hold a 4-row tile; narrower targets take one row).
+constexpr int kRows = HWY_LANES(float) >= 16 ? 4 : 1;
+
+// Scores of up to kRows query rows against a key block: s[r * kKeyBlock + j] = q_r · K[j] * scale
+// for j < kKeyBlock, with the block transposed (kt[d * kKeyBlock + j]): vectors run over keys, so
+// there are no horizontal sums. Rows past `rows` repeat row 0 and are not stored.
+HWY_INLINE void BlockScores(const float* const* q, int rows, const float* kt, int hd, float scale,
+                            float* s) {
   const hn::ScalableTag<float> df;
   constexpr size_t kN = HWY_LANES(float);
   constexpr size_t kVecs = kKeyBlock / kN;
-  hn::Vec<decltype(df)> acc[kVecs];
+  hn::Vec<decltype(df)> acc[kRows][kVecs];
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
-  for (size_t v = 0; v < kVecs; ++v) acc[v] = hn::Zero(df);
+    for (size_t v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(df);
+  }
+  const float* qr[kRows];
+  for (int r = 0; r < kRows; ++r) qr[r] = q[r < rows ? r : 0];
   for (int d = 0; d < hd; ++d) {
-    const auto qd = hn::Set(df, q[d]);
+    hn::Vec<decltype(df)> k[kVecs];
 #pragma GCC unroll 16
-    for (size_t v = 0; v < kVecs; ++v) {
-      acc[v] = hn::MulAdd(qd, hn::LoadU(df, kt + d * kKeyBlock + v * kN), acc[v]);
+    for (size_t v = 0; v < kVecs; ++v) k[v] = hn::LoadU(df, kt + d * kKeyBlock + v * kN);
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      const auto qd = hn::Set(df, qr[r][d]);
+#pragma GCC unroll 16
+      for (size_t v = 0; v < kVecs; ++v) acc[r][v] = hn::MulAdd(qd, k[v], acc[r][v]);
     }
   }
   const auto vs = hn::Set(df, scale);
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rows) break;
 #pragma GCC unroll 16
-  for (size_t v = 0; v < kVecs; ++v) hn::StoreU(hn::Mul(acc[v], vs), df, s + v * kN);
+    for (size_t v = 0; v < kVecs; ++v) {
+      hn::StoreU(hn::Mul(acc[r][v], vs), df, s + r * kKeyBlock + v * kN);
+    }
+  }
 }
 
-// o[0, hd) = o * c + sum_j p[j] * V[j] for j < n; V rows `stride` floats apart.
-HWY_INLINE void BlockValues(const float* p, int64_t n, const float* v, int64_t stride, float c,
-                            float* o, int hd) {
+// For up to R rows r: o_r[0, hd) = o_r * c[r] + sum_j p[r * kKeyBlock + j] * V[j], j < n;
+// V rows `stride` floats apart; hd a multiple of the vector length. Each V vector loaded serves
+// every row.
+template <int R>
+HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const float* v, int64_t stride,
+                            const float* c, float* const* o, int hd) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  const auto vc = hn::Set(df, c);
-  for (int64_t i = 0; i < hd; i += 4 * lanes) {  // hd % lanes == 0; up to 4 vectors at a time
+  for (int64_t i = 0; i < hd; i += 4 * lanes) {  // up to 4 vectors of the head at a time
     const int64_t w = std::min<int64_t>(4, (hd - i) / lanes);
-    hn::Vec<decltype(df)> acc[4];
+    hn::Vec<decltype(df)> acc[R][4];
 #pragma GCC unroll 4
-    for (int u = 0; u < 4; ++u) acc[u] = u < w ? hn::Mul(vc, hn::LoadU(df, o + i + u * lanes)) : vc;
-    for (int64_t j = 0; j < n; ++j) {
-      const auto pj = hn::Set(df, p[j]);
-      const float* vr = v + j * stride + i;
+    for (int r = 0; r < R; ++r) {
+      const auto vc = hn::Set(df, r < rows ? c[r] : 0.0f);
 #pragma GCC unroll 4
       for (int u = 0; u < 4; ++u) {
-        if (u < w) acc[u] = hn::MulAdd(pj, hn::LoadU(df, vr + u * lanes), acc[u]);
+        acc[r][u] = u < w && r < rows ? hn::Mul(vc, hn::LoadU(df, o[r] + i + u * lanes)) : vc;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const float* vr = v + j * stride + i;
+      hn::Vec<decltype(df)> vv[4];
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) vv[u] = u < w ? hn::LoadU(df, vr + u * lanes) : hn::Zero(df);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const auto pj = hn::Set(df, r < rows ? p[r * kKeyBlock + j] : 0.0f);
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) acc[r][u] = hn::MulAdd(pj, vv[u], acc[r][u]);
       }
     }
 #pragma GCC unroll 4
-    for (int u = 0; u < 4; ++u) {
-      if (u < w) hn::StoreU(acc[u], df, o + i + u * lanes);
+    for (int r = 0; r < R; ++r) {
+      if (r >= rows) break;
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        if (u < w) hn::StoreU(acc[r][u], df, o[r] + i + u * lanes);
+      }
     }
   }
 }
@@ -131,45 +208,61 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   m.assign(n_rows, -std::numeric_limits<float>::infinity());
   l.assign(n_rows, 0.0f);
   o.assign(n_rows * hd, 0.0f);
-  s.resize(kKeyBlock);
+  s.resize(static_cast<size_t>(kRows) * kKeyBlock);
   if (blocked) kt.resize(static_cast<size_t>(hd) * kKeyBlock);
   const int64_t n_keys = b.pos + t1;  // the last token sees [0, pos + t1)
   for (int64_t k0 = 0; k0 < n_keys; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, n_keys - k0);
     const float* kbase = b.k + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
-    if (blocked) {
-      for (int d = 0; d < hd; ++d) {
-        float* dst = kt.data() + d * kKeyBlock;
-        for (int64_t j = 0; j < nk; ++j) dst[j] = kbase[j * kv_stride + d];
-        for (int64_t j = nk; j < kKeyBlock; ++j) dst[j] = 0.0f;
+    if (blocked) TransposeKeys(kbase, kv_stride, nk, hd, kt.data());
+    const float* vbase = b.v + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+    // Rows kRows at a time (prefill) or one at a time; a row's keys in this block end at its
+    // causal limit.
+    const int step = blocked ? kRows : 1;
+    for (int64_t row0 = 0; row0 < n_rows; row0 += step) {
+      const int rows = static_cast<int>(std::min<int64_t>(step, n_rows - row0));
+      const float* qs[kRows];
+      float* os[kRows];
+      float corr[kRows];
+      int64_t n_row[kRows], n_max = 0;
+      for (int r = 0; r < rows; ++r) {
+        const int64_t row = row0 + r;
+        const int64_t t = t0 + row / group;
+        const int h = kvh * group + static_cast<int>(row % group);
+        n_row[r] = std::max<int64_t>(0, std::min(k0 + kKeyBlock, b.pos + t + 1) - k0);
+        n_max = std::max(n_max, n_row[r]);
+        qs[r] = b.q + t * q_stride + static_cast<int64_t>(h) * hd;
+        os[r] = o.data() + row * hd;
       }
-    }
-    for (int64_t row = 0; row < n_rows; ++row) {
-      const int64_t t = t0 + row / group;
-      const int h = kvh * group + static_cast<int>(row % group);
-      const int64_t k_end = std::min(k0 + kKeyBlock, b.pos + t + 1);  // causal limit
-      if (k_end <= k0) continue;
-      const int64_t n = k_end - k0;
-      const float* qh = b.q + t * q_stride + static_cast<int64_t>(h) * hd;
+      if (n_max == 0) continue;
       if (blocked) {
-        BlockScores(qh, kt.data(), hd, scale, s.data());
+        BlockScores(qs, rows, kt.data(), hd, scale, s.data());
       } else {
-        for (int64_t j = 0; j < n; ++j) s[j] = Dot(qh, kbase + j * kv_stride, hd) * scale;
+        for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * kv_stride, hd) * scale;
       }
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, s[j]);
-      const float m_new = std::max(m[row], mx);
-      const float corr = std::exp(m[row] - m_new);  // 0 on the first block (m = -inf)
-      l[row] = l[row] * corr + ExpShiftSum(s.data(), n, m_new);
-      m[row] = m_new;
-      float* orow = o.data() + row * hd;
-      const float* vbase = b.v + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
-      if (vec_values) {
-        BlockValues(s.data(), n, vbase, kv_stride, corr, orow, hd);
+      for (int r = 0; r < rows; ++r) {
+        float* sr = s.data() + r * kKeyBlock;
+        const int64_t n = n_row[r];
+        const int64_t row = row0 + r;
+        if (n == 0) {  // past this row's causal limit: it keeps its sums
+          corr[r] = 1.0f;
+          std::fill(sr, sr + n_max, 0.0f);
+          continue;
+        }
+        const float m_new = std::max(m[row], MaxOf(sr, n));
+        corr[r] = std::exp(m[row] - m_new);  // 0 on the first block (m = -inf)
+        l[row] = l[row] * corr[r] + ExpShiftSum(sr, n, m_new);
+        m[row] = m_new;
+        std::fill(sr + n, sr + n_max, 0.0f);  // keys past the limit weigh nothing
+      }
+      if (vec_values && blocked) {
+        BlockValues<kRows>(s.data(), rows, n_max, vbase, kv_stride, corr, os, hd);
+      } else if (vec_values) {
+        BlockValues<1>(s.data(), rows, n_max, vbase, kv_stride, corr, os, hd);
       } else {
-        float c = corr;
-        for (int64_t j = 0; j < n; ++j) {
-          ScaleAxpy(c, s[j], vbase + j * kv_stride, orow, hd);
+        float c = corr[0];
+        for (int64_t j = 0; j < n_row[0]; ++j) {
+          ScaleAxpy(c, s[j], vbase + j * kv_stride, os[0], hd);
           c = 1.0f;
         }
       }
@@ -192,9 +285,12 @@ namespace tandem::kernels::cpu {
 HWY_EXPORT(AttentionTaskImpl);
 
 void CausalAttention(const AttentionBatch& b, base::ThreadPool& pool) {
-  const int64_t qb = 16;
-  const int64_t n_qb = (b.n_tokens + qb - 1) / qb;
+  // Query tokens per task: many, so that each transposed key block serves many rows; fewer
+  // while that leaves under 4 tasks per thread.
   const int n_kvh = b.shape.n_kv_heads;
+  int64_t qb = 64;
+  while (qb > 16 && (b.n_tokens + qb - 1) / qb * n_kvh < 4 * pool.size()) qb /= 2;
+  const int64_t n_qb = (b.n_tokens + qb - 1) / qb;
   pool.ParallelFor(n_qb * n_kvh, [&](int64_t task, int) {
     // Later query blocks see more keys: hand them out first for a better balance.
     const int64_t blk = n_qb - 1 - task / n_kvh;
