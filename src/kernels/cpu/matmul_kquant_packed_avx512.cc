@@ -36,6 +36,13 @@ TANDEM_TARGET_VNNI inline void PrefetchAhead(const uint8_t* p) {
   }
 }
 
+// The scales ahead of P panels' super-blocks (kBytes from `sb`, panels `stride` apart).
+template <int P, int kBytes>
+TANDEM_TARGET_VNNI inline void PrefetchHeaders(const uint8_t* sb, uint64_t stride) {
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) PrefetchAhead<kBytes / 64>(sb + p * stride);
+}
+
 template <int P, int T>
 struct Q4KTile {
   TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t0, float* y,
@@ -50,12 +57,7 @@ struct Q4KTile {
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q4KPanel::kBytes;
-      if constexpr (kPrefetch) {  // the super-block's scales, mins and d, 4 KiB on
-#pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) {
-          PrefetchAhead<Q4KPanel::kQuants / 64>(sb + p * a.panel_stride);
-        }
-      }
+      if constexpr (kPrefetch) PrefetchHeaders<P, Q4KPanel::kQuants>(sb, a.panel_stride);
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Chunk j holds sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). Decode takes both
@@ -160,12 +162,7 @@ struct Q6KTile {
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q6KPanel::kBytes;
-      if constexpr (kPrefetch) {
-#pragma GCC unroll 16
-        for (int p = 0; p < P; ++p) {
-          PrefetchAhead<Q6KPanel::kQuants / 64>(sb + p * a.panel_stride);
-        }
-      }
+      if constexpr (kPrefetch) PrefetchHeaders<P, Q6KPanel::kQuants>(sb, a.panel_stride);
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Sub-block s = 8 h + 2 k + gh holds elements 128 h + 32 k + 16 gh + [0, 16): groups
