@@ -40,22 +40,31 @@ ref::MatRef MakeWeights(WeightType type, int64_t rows, int64_t cols, int offset,
   storage.assign(rows * row_bytes + 128, 0);
   uint8_t* base = storage.data();
   base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64 + offset;
-  if (type == WeightType::kQ4_K || type == WeightType::kQ6_K) {
+  // Types without a quantizer: random bytes, then sane fp16 scales (and minima) per block.
+  struct Scale {
+    size_t offset;
+    float value;
+  };
+  std::vector<Scale> scales;
+  switch (type) {
+    case WeightType::kQ4_1: scales = {{0, 0.1f}, {2, -0.7f}}; break;
+    case WeightType::kQ5_0: scales = {{0, 0.05f}}; break;
+    case WeightType::kQ5_1: scales = {{0, 0.05f}, {2, -0.8f}}; break;
+    case WeightType::kQ4_K: scales = {{0, 0.01f}, {2, 0.005f}}; break;
+    case WeightType::kQ5_K: scales = {{0, 0.005f}, {2, 0.005f}}; break;
+    case WeightType::kQ6_K: scales = {{offsetof(BlockQ6_K, d), 0.002f}}; break;
+    default: break;
+  }
+  if (!scales.empty()) {
     std::uniform_int_distribution<int> byte(0, 255);
     for (uint64_t i = 0; i < rows * row_bytes; ++i) base[i] = static_cast<uint8_t>(byte(rng));
-    const int64_t n_blocks = rows * cols / kQK_K;
+    const WeightTypeTraits t = TraitsOf(type);
+    const int64_t n_blocks = rows * cols / t.block_elems;
     for (int64_t b = 0; b < n_blocks; ++b) {
-      // The blocks may sit at odd addresses: write the scales bytewise.
-      auto put = [](uint8_t* at, float v) {
-        const uint16_t h = F32ToFp16(v);
-        std::memcpy(at, &h, sizeof(h));
-      };
-      if (type == WeightType::kQ4_K) {
-        uint8_t* blk = base + b * sizeof(BlockQ4_K);
-        put(blk + offsetof(BlockQ4_K, d), 0.01f);
-        put(blk + offsetof(BlockQ4_K, dmin), 0.005f);
-      } else {
-        put(base + b * sizeof(BlockQ6_K) + offsetof(BlockQ6_K, d), 0.002f);
+      for (const Scale& sc : scales) {
+        // The blocks may sit at odd addresses: write the scales bytewise.
+        const uint16_t h = F32ToFp16(sc.value);
+        std::memcpy(base + b * t.block_bytes + sc.offset, &h, sizeof(h));
       }
     }
   } else {
@@ -76,9 +85,10 @@ struct TypeCase {
 // Int8 paths quantize activations to 8 bits per block (~0.3% per element): 1e-2 is ~3 sigma at
 // these sizes. BF16 activations (8-bit mantissa) likewise.
 const TypeCase kTypes[] = {
-    {WeightType::kF32, 1e-5, 1},    {WeightType::kF16, 1e-5, 1},   {WeightType::kBF16, 1e-2, 1},
-    {WeightType::kQ8_0, 1e-2, 32},  {WeightType::kQ4_0, 1e-2, 32}, {WeightType::kQ4_K, 1e-5, 256},
-    {WeightType::kQ6_K, 1e-5, 256},
+    {WeightType::kF32, 1e-5, 1},    {WeightType::kF16, 1e-5, 1},    {WeightType::kBF16, 1e-2, 1},
+    {WeightType::kQ8_0, 1e-2, 32},  {WeightType::kQ4_0, 1e-2, 32},  {WeightType::kQ4_K, 1e-5, 256},
+    {WeightType::kQ6_K, 1e-5, 256}, {WeightType::kQ4_1, 1e-5, 32},  {WeightType::kQ5_0, 1e-5, 32},
+    {WeightType::kQ5_1, 1e-5, 32},  {WeightType::kQ5_K, 1e-5, 256},
 };
 
 struct Shape {
@@ -179,9 +189,9 @@ TEST(CpuMatMul, SingleThreadEqualsMultiThread) {
 TEST(CpuMatMul, RejectsUnsupportedTypeAndBadShape) {
   base::ThreadPool pool(1);
   std::vector<uint8_t> bytes(1024);
-  std::vector<float> x(64), y(4);
+  std::vector<float> x(256), y(4);
   EXPECT_FALSE(
-      cpu::MatMul({WeightType::kQ5_0, bytes.data(), 1, 32}, x.data(), 1, y.data(), pool).ok());
+      cpu::MatMul({WeightType::kQ3_K, bytes.data(), 1, 256}, x.data(), 1, y.data(), pool).ok());
   EXPECT_FALSE(
       cpu::MatMul({WeightType::kQ8_0, bytes.data(), 1, 33}, x.data(), 1, y.data(), pool).ok());
   EXPECT_FALSE(cpu::KernelTargets().empty());

@@ -75,11 +75,34 @@ struct BlockQ4_0 {
   uint16_t d;              // fp16
   uint8_t qs[kQK4_0 / 2];  // low nibbles: elements 0..15, high nibbles: 16..31
 };
+struct BlockQ4_1 {
+  uint16_t d;              // fp16 scale
+  uint16_t m;              // fp16 minimum: x = d * nibble + m
+  uint8_t qs[kQK4_0 / 2];  // as Q4_0
+};
+struct BlockQ5_0 {
+  uint16_t d;              // fp16: x = d * (q - 16), q = nibble | bit 4 from qh
+  uint8_t qh[4];           // bit j: the fifth bit of element j (little-endian 32 bits)
+  uint8_t qs[kQK4_0 / 2];  // low nibbles: elements 0..15, high nibbles: 16..31
+};
+struct BlockQ5_1 {
+  uint16_t d;  // fp16: x = d * q + m
+  uint16_t m;  // fp16
+  uint8_t qh[4];
+  uint8_t qs[kQK4_0 / 2];
+};
 struct BlockQ4_K {
   uint16_t d;                    // fp16 super-block scale for the 8 sub-block scales
   uint16_t dmin;                 // fp16 super-block scale for the 8 sub-block mins
   uint8_t scales[kKScaleBytes];  // 8 scales and 8 mins, 6 bits each
   uint8_t qs[kQK_K / 2];         // 4-bit quants
+};
+struct BlockQ5_K {
+  uint16_t d;  // as Q4_K, with a fifth bit per element from qh
+  uint16_t dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qh[kQK_K / 8];  // bit 2g (2g + 1) of byte l: element 64 g + l (64 g + 32 + l)
+  uint8_t qs[kQK_K / 2];
 };
 struct BlockQ6_K {
   uint8_t ql[kQK_K / 2];      // low 4 bits
@@ -89,7 +112,11 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 
 }  // namespace tandem::kernels

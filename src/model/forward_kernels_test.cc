@@ -61,10 +61,11 @@ TEST(ForwardKernels, FastPathMatchesReferenceOnGeneratedGqaModel) {
   }
 }
 
-// Q4_K_M: Q4_K matrices, Q6_K for the output and for layer 1's attn_v and ffn_down; packed
-// K-quant kernels on activations quantized per 256 where the CPU has them.
+// Q4_K_M: Q4_K matrices, Q6_K for the output and for layer 1's attn_v; packed K-quant kernels
+// on activations quantized per 256 where the CPU has them. ffn_down's 640 columns are not whole
+// super-blocks: Q5_0 in layer 0 and Q8_0 in layer 1, as llama-quantize falls back.
 TEST(ForwardKernels, FastPathMatchesReferenceOnQ4_K_M) {
-  ModelShape s{"fast-k", "llama", 2, 256, 4, 2, 512, 600, 1024, 500000.0f, 8.0f, false};
+  ModelShape s{"fast-k", "llama", 2, 256, 4, 2, 640, 600, 1024, 500000.0f, 8.0f, false};
   const std::string path = testing::TempDir() + "/fast-k.gguf";
   ASSERT_TRUE(MakeModel({s, kernels::WeightType::kQ4_K, "", 3, QuantMix::kQ4_K_M}, path).ok());
   Compare(path, 3e-2);

@@ -29,8 +29,8 @@ StatusOr<const GgufTensorInfo*> Require(const GgufFile& f, const std::string& na
   if (!kernels::TraitsOf(t->type).dequant_supported) {
     return Unimplemented(f.path() + ": tensor '" + name + "' has weight type " +
                          std::string(kernels::WeightTypeName(t->type)) +
-                         ", which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, "
-                         "Q4_K, Q6_K)");
+                         ", which is not supported (supported: " +
+                         std::string(kernels::ref::kSupportedWeightTypes) + ")");
   }
   return t;
 }

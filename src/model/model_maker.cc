@@ -194,7 +194,13 @@ Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
                     bool more_bits = false) {
     WeightType t = opts.type;
     if (opts.mix == QuantMix::kQ4_K_M && more_bits) t = WeightType::kQ6_K;
-    if (cols % kernels::TraitsOf(t).block_elems != 0) t = WeightType::kF16;
+    // Rows that are not whole blocks: llama-quantize's fallbacks for the K-quants, else F16.
+    if (cols % kernels::TraitsOf(t).block_elems != 0) {
+      t = t == WeightType::kQ4_K   ? WeightType::kQ5_0
+          : t == WeightType::kQ6_K ? WeightType::kQ8_0
+                                   : WeightType::kF16;
+      if (cols % kernels::TraitsOf(t).block_elems != 0) t = WeightType::kF16;
+    }
     return w.AddTensor(name, {cols, rows}, t, RandomFill(name, t, cols, stddev, opts.seed));
   };
   auto ones = [&](const std::string& name, uint64_t n) {

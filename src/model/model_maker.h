@@ -44,8 +44,8 @@ struct MakeModelOptions {
   QuantMix mix = QuantMix::kUniform;  // kQ4_K_M: `type` must be Q4_K
 };
 
-// Writes the model to `path`. Matrices whose rows do not fit the type's block fall back to F16
-// (as llama-quantize does).
+// Writes the model to `path`. Matrices whose rows are not whole blocks of the type fall back as
+// llama-quantize's do: Q4_K to Q5_0, Q6_K to Q8_0, others (and those again) to F16.
 Status MakeModel(const MakeModelOptions& opts, const std::string& path);
 
 }  // namespace tandem::model

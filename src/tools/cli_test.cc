@@ -98,7 +98,7 @@ TEST(Cli, MakeModelThenRun) {
 
 // Q4_K_M as llama-quantize mixes it: Q6_K for output.weight and for attn_v / ffn_down of the
 // layers that get more bits (tiny: 8 layers -> 0, 3, 6, 7); ffn_down's 896 columns are not whole
-// 256-element blocks, so it falls back to F16.
+// 256-element blocks, so it falls back as llama-quantize's does: Q4_K to Q5_0, Q6_K to Q8_0.
 TEST(Cli, MakeModelQ4_K_M) {
   const std::string path = testing::TempDir() + "/made-q4km.gguf";
   Result r = Tandem("make-model --shape tiny --type Q4_K_M -o " + path);
@@ -108,7 +108,8 @@ TEST(Cli, MakeModelQ4_K_M) {
   const auto types = nlohmann::json::parse(r.out)["weight_types"];
   EXPECT_EQ(types["Q6_K"]["tensors"], 1 + 4);  // output + 4 attn_v
   EXPECT_EQ(types["Q4_K"]["tensors"], 1 + 8 * 5 + 4);
-  EXPECT_EQ(types["F16"]["tensors"], 8);
+  EXPECT_EQ(types["Q5_0"]["tensors"], 4);
+  EXPECT_EQ(types["Q8_0"]["tensors"], 4);
   r = Tandem("run -m " + path + " -p 'abc' -n 4 --temp 0 --json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["generated_ids"].size(), 4u);
@@ -154,15 +155,15 @@ TEST(CliBadInput, UnknownWeightTypeAndArchitecture) {
   model::GgufWriter w;
   w.CopyMetadata(**src, "");
   for (const auto& t : (*src)->tensors()) {
-    // Q5_K is a real type we do not run: the loader must say so, naming the tensor.
+    // Q3_K is a real type we do not run: the loader must say so, naming the tensor.
     const bool swap = t.name == "blk.1.attn_k.weight";
-    const auto type = swap ? kernels::WeightType::kQ5_K : t.type;
+    const auto type = swap ? kernels::WeightType::kQ3_K : t.type;
     const uint64_t rows = swap ? 1 : t.shape[1];
     const std::vector<uint64_t> shape = swap ? std::vector<uint64_t>{256, rows} : t.shape;
-    const uint64_t bytes = swap ? 176 : t.n_bytes;
+    const uint64_t bytes = swap ? 110 : t.n_bytes;
     ASSERT_TRUE(w.AddTensor(t.name, shape, type, std::vector<uint8_t>(bytes)).ok());
   }
-  const std::string p = testing::TempDir() + "/q5k.gguf";
+  const std::string p = testing::TempDir() + "/q3k.gguf";
   ASSERT_TRUE(w.WriteFile(p).ok());
   ExpectOneLineError(Tandem("run -m " + p + " -p x"), "blk.1.attn_k.weight");
 

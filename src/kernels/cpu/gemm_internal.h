@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "kernels/types.h"
+
 namespace tandem::kernels::cpu::internal {
 
 // Activations quantized for the int8 kernels: per token, `cols` bytes q + 128 (so that they are
@@ -30,6 +32,7 @@ struct KActs {
 
 // One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
 struct GemmArgs {
+  WeightType type = WeightType::kF32;
   const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
   uint64_t row_bytes = 0;
   int64_t cols = 0;
@@ -53,8 +56,8 @@ void GemmF16(const GemmArgs& a);
 void GemmBF16(const GemmArgs& a);
 void GemmQ8_0(const GemmArgs& a);
 void GemmQ4_0(const GemmArgs& a);
-void GemmQ4_K(const GemmArgs& a);
-void GemmQ6_K(const GemmArgs& a);
+// Any type ref::DequantizeRow knows (a.type): rows widened to f32, then the f32 tiles.
+void GemmDequantizedRows(const GemmArgs& a);
 
 // x -> Q8 activations: q [n, cols] (biased by 128), d [n, cols / 32]. cols % 32 == 0.
 void QuantizeActs(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d);

@@ -62,8 +62,12 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
     case WeightType::kQ4_0:
       if (vnni) return {internal::GemmQ4_0Vnni, ActForm::kQ8};
       return {internal::GemmQ4_0, ActForm::kF32};
-    case WeightType::kQ4_K: return {internal::GemmQ4_K, ActForm::kF32};
-    case WeightType::kQ6_K: return {internal::GemmQ6_K, ActForm::kF32};
+    case WeightType::kQ4_1:
+    case WeightType::kQ5_0:
+    case WeightType::kQ5_1:
+    case WeightType::kQ4_K:
+    case WeightType::kQ5_K:
+    case WeightType::kQ6_K: return {internal::GemmDequantizedRows, ActForm::kF32};
     default: return {};
   }
 }
@@ -114,6 +118,7 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
   if (n_tokens == 0) return OkStatus();
 
   GemmArgs base;
+  base.type = w.type;
   base.w = w.data;
   base.row_bytes = RowBytes(w.type, w.cols);
   base.cols = w.cols;

@@ -24,8 +24,9 @@ struct MatMulOptions {
 };
 
 // y[t, r] = sum_k w[r, k] * x[t, k] for t < n_tokens.   x: [n_tokens, cols]  y: [n_tokens, rows]
-// Types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K. Quantized weights multiply activations quantized
-// to 8 bits per 32-element block (as llama.cpp does), so results differ from ref by that rounding.
+// Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K. Quantized weights multiply
+// activations quantized to 8 bits per 32-element block (as llama.cpp does), so results differ from
+// ref by that rounding.
 [[nodiscard]] Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
                             base::ThreadPool& pool, const MatMulOptions& options = {});
 

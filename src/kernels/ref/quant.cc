@@ -32,6 +32,44 @@ void DequantQ4_0(const uint8_t* src, float* dst, int64_t n) {
   }
 }
 
+void DequantQ4_1(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    BlockQ4_1 blk;
+    std::memcpy(&blk, src + b * sizeof(BlockQ4_1), sizeof(blk));
+    const float d = Fp16ToF32(blk.d), m = Fp16ToF32(blk.m);
+    float* y = dst + b * kQK4_0;
+    for (int i = 0; i < kQK4_0 / 2; ++i) {
+      y[i] = d * (blk.qs[i] & 0x0f) + m;
+      y[i + kQK4_0 / 2] = d * (blk.qs[i] >> 4) + m;
+    }
+  }
+}
+
+// Q5_0 and Q5_1: 5-bit q = nibble | (bit j of qh) << 4 for element j.
+template <class Block, bool kMin>
+void DequantQ5(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    Block blk;
+    std::memcpy(&blk, src + b * sizeof(Block), sizeof(blk));
+    uint32_t qh;
+    std::memcpy(&qh, blk.qh, sizeof(qh));
+    const float d = Fp16ToF32(blk.d);
+    float* y = dst + b * kQK4_0;
+    for (int i = 0; i < kQK4_0 / 2; ++i) {
+      const int q0 = (blk.qs[i] & 0x0f) | ((qh >> i) & 1) << 4;
+      const int q1 = (blk.qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4;
+      if constexpr (kMin) {
+        const float m = Fp16ToF32(blk.m);
+        y[i] = d * q0 + m;
+        y[i + kQK4_0 / 2] = d * q1 + m;
+      } else {
+        y[i] = d * (q0 - 16);
+        y[i + kQK4_0 / 2] = d * (q1 - 16);
+      }
+    }
+  }
+}
+
 void DequantQ4_K(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     BlockQ4_K blk;
@@ -47,6 +85,29 @@ void DequantQ4_K(const uint8_t* src, float* dst, int64_t n) {
       const uint8_t* q = blk.qs + 32 * g;
       for (int l = 0; l < 32; ++l) y[64 * g + l] = d * sc0 * (q[l] & 0x0f) - dmin * m0;
       for (int l = 0; l < 32; ++l) y[64 * g + 32 + l] = d * sc1 * (q[l] >> 4) - dmin * m1;
+    }
+  }
+}
+
+void DequantQ5_K(const uint8_t* src, float* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    BlockQ5_K blk;
+    std::memcpy(&blk, src + b * sizeof(BlockQ5_K), sizeof(blk));
+    const float d = Fp16ToF32(blk.d);
+    const float dmin = Fp16ToF32(blk.dmin);
+    float* y = dst + b * kQK_K;
+    // As Q4_K; the fifth bit of element 64 g + l is bit 2g of qh[l] (low nibbles) or 2g + 1 (high).
+    for (int g = 0; g < 4; ++g) {
+      uint8_t sc0, m0, sc1, m1;
+      KQuantScaleMin(2 * g, blk.scales, &sc0, &m0);
+      KQuantScaleMin(2 * g + 1, blk.scales, &sc1, &m1);
+      const uint8_t* q = blk.qs + 32 * g;
+      for (int l = 0; l < 32; ++l) {
+        const int lo = (q[l] & 0x0f) | ((blk.qh[l] >> (2 * g)) & 1) << 4;
+        const int hi = (q[l] >> 4) | ((blk.qh[l] >> (2 * g + 1)) & 1) << 4;
+        y[64 * g + l] = d * sc0 * lo - dmin * m0;
+        y[64 * g + 32 + l] = d * sc1 * hi - dmin * m1;
+      }
     }
   }
 }
@@ -111,6 +172,33 @@ void QuantQ4_0(const float* x, uint8_t* dst, int64_t n) {
       blk.qs[i] = static_cast<uint8_t>(lo | hi << 4);
     }
     std::memcpy(dst + b * sizeof(BlockQ4_0), &blk, sizeof(blk));
+  }
+}
+
+// Q5_0: as Q4_0 with 5 bits: the value of largest magnitude maps to q = 0 (-16 d).
+void QuantQ5_0(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    const float* v = x + b * kQK4_0;
+    float amax = 0, max = 0;
+    for (int i = 0; i < kQK4_0; ++i) {
+      if (std::fabs(v[i]) > amax) {
+        amax = std::fabs(v[i]);
+        max = v[i];
+      }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    BlockQ5_0 blk{};
+    blk.d = F32ToFp16(d);
+    uint32_t qh = 0;
+    for (int i = 0; i < kQK4_0 / 2; ++i) {
+      const int lo = std::min(31, static_cast<int>(v[i] * id + 16.5f));
+      const int hi = std::min(31, static_cast<int>(v[i + kQK4_0 / 2] * id + 16.5f));
+      blk.qs[i] = static_cast<uint8_t>((lo & 15) | (hi & 15) << 4);
+      qh |= static_cast<uint32_t>(lo >> 4) << i | static_cast<uint32_t>(hi >> 4) << (i + 16);
+    }
+    std::memcpy(blk.qh, &qh, sizeof(qh));
+    std::memcpy(dst + b * sizeof(BlockQ5_0), &blk, sizeof(blk));
   }
 }
 
@@ -247,12 +335,15 @@ Status DequantizeRow(WeightType type, const uint8_t* src, float* dst, int64_t n)
       return OkStatus();
     case WeightType::kQ8_0: DequantQ8_0(src, dst, n); return OkStatus();
     case WeightType::kQ4_0: DequantQ4_0(src, dst, n); return OkStatus();
+    case WeightType::kQ4_1: DequantQ4_1(src, dst, n); return OkStatus();
+    case WeightType::kQ5_0: DequantQ5<BlockQ5_0, false>(src, dst, n); return OkStatus();
+    case WeightType::kQ5_1: DequantQ5<BlockQ5_1, true>(src, dst, n); return OkStatus();
     case WeightType::kQ4_K: DequantQ4_K(src, dst, n); return OkStatus();
+    case WeightType::kQ5_K: DequantQ5_K(src, dst, n); return OkStatus();
     case WeightType::kQ6_K: DequantQ6_K(src, dst, n); return OkStatus();
     default:
-      return Unimplemented("weight type " + std::string(WeightTypeName(type)) +
-                           " cannot be dequantized (supported: F32, F16, BF16, Q8_0, Q4_0, "
-                           "Q4_K, Q6_K)");
+      return Unimplemented("weight type " + std::string(WeightTypeName(type)) + " cannot be " +
+                           "dequantized (supported: " + std::string(kSupportedWeightTypes) + ")");
   }
 }
 
@@ -274,11 +365,12 @@ Status QuantizeRow(WeightType type, const float* src, uint8_t* dst, int64_t n) {
       return OkStatus();
     case WeightType::kQ8_0: QuantQ8_0(src, dst, n); return OkStatus();
     case WeightType::kQ4_0: QuantQ4_0(src, dst, n); return OkStatus();
+    case WeightType::kQ5_0: QuantQ5_0(src, dst, n); return OkStatus();
     case WeightType::kQ4_K: QuantQ4_K(src, dst, n); return OkStatus();
     case WeightType::kQ6_K: QuantQ6_K(src, dst, n); return OkStatus();
     default:
       return Unimplemented("cannot quantize to " + std::string(WeightTypeName(type)) +
-                           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+                           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K)");
   }
 }
 

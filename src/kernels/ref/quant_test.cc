@@ -79,6 +79,7 @@ TEST(Quant, RoundTripsWithinHalfAStep) {
   CheckRoundTrip(WeightType::kBF16, 8e-3f);
   CheckRoundTrip(WeightType::kQ8_0, 0.5f / 127 + 1e-3f);
   CheckRoundTrip(WeightType::kQ4_0, 0.5f / 8 + 0.07f);  // asymmetric range: up to 1 step on +side
+  CheckRoundTrip(WeightType::kQ5_0, 0.5f / 16 + 0.035f);
 }
 
 // K-quants: a super-block of 256 with quantized sub-block scales. The bound is per 32 elements'
@@ -173,10 +174,68 @@ TEST(Quant, Q6_KFollowsTheBlockLayout) {
   }
 }
 
+// Q4_1: x = d * nibble + m. Q5_0: x = d * (q - 16), Q5_1: x = d * q + m, with q the nibble and,
+// as bit 4, bit j of the little-endian 32-bit qh for element j.
+TEST(Quant, Q4_1AndQ5LegacyLayouts) {
+  BlockQ4_1 b41{};
+  b41.d = F32ToFp16(0.5f);
+  b41.m = F32ToFp16(-2.0f);
+  for (int i = 0; i < 16; ++i) b41.qs[i] = static_cast<uint8_t>(i | (15 - i) << 4);
+  float y[32];
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ4_1, reinterpret_cast<uint8_t*>(&b41), y, 32).ok());
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(y[i], 0.5f * i - 2.0f);
+    EXPECT_EQ(y[i + 16], 0.5f * (15 - i) - 2.0f);
+  }
+  const uint32_t qh = 0xA5C3'0F96u;  // element j's fifth bit is bit j
+  BlockQ5_0 b50{};
+  BlockQ5_1 b51{};
+  b50.d = b51.d = F32ToFp16(0.25f);
+  b51.m = F32ToFp16(1.0f);
+  std::memcpy(b50.qh, &qh, 4);
+  std::memcpy(b51.qh, &qh, 4);
+  for (int i = 0; i < 16; ++i) b50.qs[i] = b51.qs[i] = static_cast<uint8_t>((i * 3) % 16 | i << 4);
+  float y0[32], y1[32];
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ5_0, reinterpret_cast<uint8_t*>(&b50), y0, 32).ok());
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ5_1, reinterpret_cast<uint8_t*>(&b51), y1, 32).ok());
+  for (int e = 0; e < 32; ++e) {
+    const int nibble = e < 16 ? (e * 3) % 16 : e - 16;
+    const int q = nibble | ((qh >> e) & 1) << 4;
+    EXPECT_EQ(y0[e], 0.25f * (q - 16)) << "Q5_0 element " << e;
+    EXPECT_EQ(y1[e], 0.25f * q + 1.0f) << "Q5_1 element " << e;
+  }
+}
+
+// Q5_K: Q4_K's layout plus a fifth bit: bit 2g of qh[l] for element 64 g + l, bit 2g + 1 for
+// element 64 g + 32 + l.
+TEST(Quant, Q5_KFollowsTheBlockLayout) {
+  BlockQ5_K b{};
+  b.d = F32ToFp16(0.25f);
+  b.dmin = F32ToFp16(0.125f);
+  const uint8_t scales[8] = {1, 2, 3, 63, 17, 33, 48, 5};
+  const uint8_t mins[8] = {0, 4, 9, 1, 60, 21, 34, 7};
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>((scales[j] & 63) | (scales[j + 4] >> 4) << 6);
+    b.scales[j + 4] = static_cast<uint8_t>((mins[j] & 63) | (mins[j + 4] >> 4) << 6);
+    b.scales[j + 8] = static_cast<uint8_t>((scales[j + 4] & 15) | (mins[j + 4] & 15) << 4);
+  }
+  for (int i = 0; i < 128; ++i) b.qs[i] = static_cast<uint8_t>((i * 7) & 0xff);
+  for (int l = 0; l < 32; ++l) b.qh[l] = static_cast<uint8_t>(l * 37 + 11);
+  std::vector<float> y(256);
+  ASSERT_TRUE(DequantizeRow(WeightType::kQ5_K, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
+  for (int e = 0; e < 256; ++e) {
+    const int sub = e / 32, g = e / 64, l = e % 32;
+    const uint8_t byte = b.qs[32 * g + l];
+    const int nibble = (sub % 2 == 0) ? (byte & 15) : (byte >> 4);
+    const int q = nibble | ((b.qh[l] >> sub) & 1) << 4;
+    EXPECT_FLOAT_EQ(y[e], 0.25f * scales[sub] * q - 0.125f * mins[sub]) << "element " << e;
+  }
+}
+
 TEST(Quant, UnsupportedTypesAndShapesAreErrors) {
   float y[32];
   uint8_t buf[64] = {};
-  EXPECT_EQ(DequantizeRow(WeightType::kQ5_K, buf, y, 256).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(DequantizeRow(WeightType::kQ3_K, buf, y, 256).code(), StatusCode::kUnimplemented);
   EXPECT_EQ(DequantizeRow(WeightType::kQ8_0, buf, y, 31).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(QuantizeRow(WeightType::kQ5_K, y, buf, 256).code(), StatusCode::kUnimplemented);
 }
