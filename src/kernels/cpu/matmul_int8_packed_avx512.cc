@@ -1,4 +1,4 @@
-// Packed Q8_0 / Q4_0 weights (packed.h) times signed Q8 activations with AVX-512 VNNI.
+// Packed Q8_0 / Q4_0 / Q5_0 weights (packed.h) times signed Q8 activations with AVX-512 VNNI.
 //
 // A tile is P panels (16 rows each) times T tokens. Per 32-element block: the int32 accumulators
 // start at the token's correction c = -k Σ q_x; each vpdpbusd adds, in every lane (= row), the
@@ -18,18 +18,22 @@ namespace {
 
 constexpr int kPrefetchAhead = 4096;
 
-// Quant bytes per block and panel.
-template <bool kQ4>
-constexpr int kBlockBytes = kQ4 ? 256 : 512;
+enum class Format { kQ8, kQ4, kQ5 };
 
-template <bool kQ4, int P, int T>
+// Quant bytes per block and panel.
+template <Format F>
+constexpr int kBlockBytes = F == Format::kQ8   ? 512
+                            : F == Format::kQ4 ? 256
+                                               : 320;
+
+template <Format F, int P, int T>
 TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const int8_t* xq, const float* xd, const int32_t* xc, float* y,
                                    int64_t ldy, int last_rows) {
   const int64_t nb = cols / 32;
   __m512 sum[P][T];
   FillTile<P, T>(sum, _mm512_setzero_ps());
-  const uint8_t* scales = panel + nb * kBlockBytes<kQ4>;
+  const uint8_t* scales = panel + nb * kBlockBytes<F>;
   // Decode: two accumulators per panel halve the chain of dependent vpdpbusd per block.
   constexpr bool kSplit = T == 1;
   for (int64_t b = 0; b < nb; ++b) {
@@ -44,20 +48,20 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
       }
     }
     const int8_t* xb = xq + b * 32;
-    const uint8_t* wb = panel + b * kBlockBytes<kQ4>;
+    const uint8_t* wb = panel + b * kBlockBytes<F>;
     if constexpr (T <= 2) {
       // Decode streams each panel once: keep more of it in flight than the prefetchers do. Into
       // L2 (T1): prefetches into L1 would queue on its few miss buffers.
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) {
 #pragma GCC unroll 16
-        for (int l = 0; l < kBlockBytes<kQ4>; l += 64) {
+        for (int l = 0; l < kBlockBytes<F>; l += 64) {
           _mm_prefetch(reinterpret_cast<const char*>(wb + p * stride + l + kPrefetchAhead),
                        _MM_HINT_T1);
         }
       }
     }
-    if constexpr (!kQ4) {
+    if constexpr (F == Format::kQ8) {
 #pragma GCC unroll 16
       for (int g = 0; g < 8; ++g) {
         __m512i w[P];
@@ -86,6 +90,19 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
           const __m512i v = _mm512_load_si512(wb + p * stride + g * 64);
           lo[p] = _mm512_and_si512(v, low4);
           hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+          if constexpr (F == Format::kQ5) {  // + 16 where the element's fifth bit is set
+            // Byte g of each row's qh word (packed.h) to the row's 4 bytes; byte i then tests
+            // bit i (element 4g + i) or 4 + i (element 16 + 4g + i).
+            const __m512i row_byte_g = _mm512_add_epi8(
+                _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0), _mm512_set1_epi8(g));
+            const __m512i bits =
+                _mm512_shuffle_epi8(_mm512_load_si512(wb + p * stride + 256), row_byte_g);
+            const __m512i sixteen = _mm512_set1_epi8(16);
+            lo[p] = _mm512_mask_add_epi8(
+                lo[p], _mm512_test_epi8_mask(bits, _mm512_set1_epi32(0x08040201)), lo[p], sixteen);
+            hi[p] = _mm512_mask_add_epi8(
+                hi[p], _mm512_test_epi8_mask(bits, _mm512_set1_epi32(0x80402010)), hi[p], sixteen);
+          }
         }
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
@@ -127,15 +144,15 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
 }
 
 // The driver's tile interface (packed_driver-inl.h).
-template <bool kQ4>
+template <Format F>
 struct Tile {
   template <int P, int T>
   struct Of {
     TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t, float* y,
                                        int last_rows) {
       const int64_t nb = a.cols / 32;
-      PackedTile<kQ4, P, T>(panel, a.panel_stride, a.cols, a.xs.q + t * a.cols, a.xs.d + t * nb,
-                            a.xs.c + t * nb, y, a.ldy, last_rows);
+      PackedTile<F, P, T>(panel, a.panel_stride, a.cols, a.xs.q + t * a.cols, a.xs.d + t * nb,
+                          a.xs.c + t * nb, y, a.ldy, last_rows);
     }
   };
 };
@@ -143,8 +160,9 @@ struct Tile {
 }  // namespace
 
 // Prefill: 2 panels x 6 tokens; decode: 8 panels streamed at once (more streams in flight).
-void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<false>::Of, 6, 4>(a); }
-void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<true>::Of, 6, 8>(a); }
+void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6, 4>(a); }
+void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6, 8>(a); }
+void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6, 8>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 
@@ -153,6 +171,7 @@ void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<true>::Of, 6, 8>(
 namespace tandem::kernels::cpu::internal {
 void GemmQ8_0Packed(const GemmArgs&) {}
 void GemmQ4_0Packed(const GemmArgs&) {}
+void GemmQ5_0Packed(const GemmArgs&) {}
 }  // namespace tandem::kernels::cpu::internal
 
 #endif

@@ -14,33 +14,50 @@
 namespace tandem::kernels::cpu {
 namespace {
 
-// Quant bytes of one block of one panel.
+// Quant bytes of one block of one panel (Q5_0: the Q4_0 nibbles, then 4 bytes of fifth bits per
+// row).
 int64_t QuantBytesPerBlock(WeightType type) {
-  return type == WeightType::kQ8_0 ? kPanelRows * 32 : kPanelRows * 16;
+  return type == WeightType::kQ8_0   ? kPanelRows * 32
+         : type == WeightType::kQ5_0 ? kPanelRows * 20
+                                     : kPanelRows * 16;
 }
 
 template <class Block>
 void PackPanel(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   const int64_t nb = w.cols / 32;
   constexpr bool kQ8 = sizeof(Block) == sizeof(BlockQ8_0);
+  constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_0);
+  constexpr WeightType kType = kQ8   ? WeightType::kQ8_0
+                               : kQ5 ? WeightType::kQ5_0
+                                     : WeightType::kQ4_0;
   constexpr int kGroups = kQ8 ? 8 : 4;
-  const uint64_t row_bytes = RowBytes(kQ8 ? WeightType::kQ8_0 : WeightType::kQ4_0, w.cols);
+  const int64_t block_bytes = QuantBytesPerBlock(kType);
+  const uint64_t row_bytes = RowBytes(kType, w.cols);
   uint8_t* quants = out;
-  auto* scales = reinterpret_cast<uint16_t*>(out + nb * kGroups * 64);
+  auto* scales = reinterpret_cast<uint16_t*>(out + nb * block_bytes);
   for (int lane = 0; lane < kPanelRows; ++lane) {
     const int64_t r = panel * kPanelRows + lane;
     if (r >= w.rows) break;  // the buffer is zeroed: padding rows have zero quants and scales
     const auto* row = reinterpret_cast<const Block*>(w.data + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
       scales[b * kPanelRows + lane] = row[b].d;
+      uint8_t* qb = quants + b * block_bytes;
       for (int g = 0; g < kGroups; ++g) {
-        uint8_t* dst = quants + (b * kGroups + g) * 64 + lane * 4;
+        uint8_t* dst = qb + g * 64 + lane * 4;
         for (int i = 0; i < 4; ++i) {
           if constexpr (kQ8) {
             dst[i] = static_cast<uint8_t>(row[b].qs[4 * g + i]) ^ 0x80;
           } else {
             dst[i] = row[b].qs[4 * g + i];
           }
+        }
+      }
+      if constexpr (kQ5) {  // byte g: fifth bits of elements 4g + i (bits i), 16 + 4g + i (4 + i)
+        uint32_t qh;
+        std::memcpy(&qh, row[b].qh, sizeof(qh));
+        for (int g = 0; g < 4; ++g) {
+          qb[256 + lane * 4 + g] =
+              static_cast<uint8_t>(((qh >> (4 * g)) & 15) | ((qh >> (16 + 4 * g)) & 15) << 4);
         }
       }
     }
@@ -96,8 +113,8 @@ void PackPanelQ6_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
 }
 
 bool IsPackable(WeightType type) {
-  return type == WeightType::kQ8_0 || type == WeightType::kQ4_0 || type == WeightType::kQ4_K ||
-         type == WeightType::kQ6_K;
+  return type == WeightType::kQ8_0 || type == WeightType::kQ4_0 || type == WeightType::kQ5_0 ||
+         type == WeightType::kQ4_K || type == WeightType::kQ6_K;
 }
 
 }  // namespace
@@ -107,7 +124,7 @@ bool PacksWeights(WeightType type) { return IsPackable(type) && internal::HasAvx
 uint64_t PanelStride(WeightType type, int64_t cols) {
   if (type == WeightType::kQ4_K) return static_cast<uint64_t>(cols / kQK_K) * Q4KPanel::kBytes;
   if (type == WeightType::kQ6_K) return static_cast<uint64_t>(cols / kQK_K) * Q6KPanel::kBytes;
-  if (type != WeightType::kQ8_0 && type != WeightType::kQ4_0) return 0;
+  if (!IsPackable(type)) return 0;
   const uint64_t nb = static_cast<uint64_t>(cols / 32);
   const uint64_t bytes = nb * (QuantBytesPerBlock(type) + kPanelRows * 2);
   return (bytes + 63) & ~uint64_t{63};
@@ -138,6 +155,7 @@ Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes) {
     switch (w.type) {
       case WeightType::kQ8_0: PackPanel<BlockQ8_0>(w, p, out + p * stride); break;
       case WeightType::kQ4_0: PackPanel<BlockQ4_0>(w, p, out + p * stride); break;
+      case WeightType::kQ5_0: PackPanel<BlockQ5_0>(w, p, out + p * stride); break;
       case WeightType::kQ4_K: PackPanelQ4_K(w, p, out + p * stride); break;
       default: PackPanelQ6_K(w, p, out + p * stride); break;
     }

@@ -12,9 +12,11 @@
 //           Q8_0: 8 groups of 4 elements, each byte q + 128 (unsigned, for vpdpbusd)
 //           Q4_0: 4 groups; byte i of a group is the GGUF byte 4g + i: its low nibble is element
 //                 4g + i, its high nibble element 16 + 4g + i (unsigned 0..15 = q + 8)
+//           Q5_0: as Q4_0, then [16 rows][4 bytes]: byte g holds the fifth bits of elements
+//                 4g + i (bit i) and 16 + 4g + i (bit 4 + i) (unsigned 0..31 = q + 16)
 //   scales  [nb][16 rows] fp16, after all the quants
-// The +128 / +8 offsets are taken back on the activation side: sum (q_w + k) q_x = dot + k Σ q_x,
-// and k Σ q_x is one number per token and block.
+// The +128 / +8 / +16 offsets are taken back on the activation side: sum (q_w + k) q_x = dot + k Σ
+// q_x, and k Σ q_x is one number per token and block.
 //
 // Q4_K and Q6_K keep their 256-element super-blocks, each one's panel data contiguous; the
 // sub-block scales stay integers (the kernels apply them to int32 sums, llama.cpp-style, against
@@ -50,8 +52,8 @@ struct Q6KPanel {
   static constexpr int kScales = 0, kD = 256, kQuants = 320, kBytes = kQuants + 3072;
 };
 
-// Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q4_K and Q6_K with AVX-512
-// VNNI).
+// Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q5_0, Q4_K and Q6_K with
+// AVX-512 VNNI).
 bool PacksWeights(WeightType type);
 
 // Bytes of one panel of a `cols`-column matrix of `type` (a multiple of 64), and of the whole
@@ -59,8 +61,8 @@ bool PacksWeights(WeightType type);
 uint64_t PanelStride(WeightType type, int64_t cols);
 uint64_t PackedBytes(WeightType type, int64_t rows, int64_t cols);
 
-// Writes w (Q8_0, Q4_0, Q4_K or Q6_K; whole blocks per row) in the packed layout into out, which
-// must be 64-byte aligned and PackedBytes long.
+// Writes w (Q8_0, Q4_0, Q5_0, Q4_K or Q6_K; whole blocks per row) in the packed layout into out,
+// which must be 64-byte aligned and PackedBytes long.
 [[nodiscard]] Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes);
 
 // An owned, uninitialised, 64-byte aligned buffer; 2 MiB aligned with transparent huge pages

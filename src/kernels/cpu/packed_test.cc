@@ -1,5 +1,5 @@
-// Packed int8 weights (packed.h): the layout, and the packed kernels against the reference and
-// against the row-major int8 kernels (same activation rounding: equal up to summation order).
+// Packed int8 weights (packed.h): the layout, and the packed kernels against the reference (on the
+// same rounded activations: equal up to summation order).
 #include "kernels/cpu/packed.h"
 
 #include <gtest/gtest.h>
@@ -87,23 +87,24 @@ struct Case {
   int64_t rows, cols, n_tokens;
 };
 
-// x rounded as the K-quant kernels quantize activations: per 256, q = round(x * 127 / max |x|).
-std::vector<float> RoundedPer256(const std::vector<float>& x) {
+// x rounded as the int8 kernels quantize activations: per `block` (32, or 256 for the K-quants),
+// q = round(x * 127 / max |x|).
+std::vector<float> RoundedPer(const std::vector<float>& x, size_t block) {
   std::vector<float> out(x.size());
-  for (size_t b = 0; b < x.size(); b += 256) {
+  for (size_t b = 0; b < x.size(); b += block) {
     float amax = 0;
-    for (size_t i = b; i < b + 256; ++i) amax = std::max(amax, std::fabs(x[i]));
+    for (size_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    for (size_t i = b; i < b + 256; ++i) out[i] = std::nearbyint(x[i] * inv) * (amax / 127.0f);
+    for (size_t i = b; i < b + block; ++i) out[i] = std::nearbyint(x[i] * inv) * (amax / 127.0f);
   }
   return out;
 }
 
-// The packed kernel against the reference, against the row-major int8 kernel (Q8_0, Q4_0: the
-// same activation rounding) or the reference on activations rounded as the kernel rounds them
-// (K-quants), and the portable path, which ignores the packed copy.
+// The packed kernel against the reference, against the reference on activations rounded as the
+// kernel rounds them (per 32, or per 256 for the K-quants), and the portable path, which ignores
+// the packed copy.
 void CheckPacked(WeightType type, const std::vector<Case>& cases, double tolerance,
-                 bool same_rounding_as_row_major) {
+                 size_t act_block) {
   base::ThreadPool pool(3);
   std::mt19937 rng(99);
   for (const Case c : cases) {
@@ -119,19 +120,16 @@ void CheckPacked(WeightType type, const std::vector<Case>& cases, double toleran
     std::vector<float> x(c.n_tokens * c.cols);
     for (float& v : x) v = dist(rng);
     const size_t ny = c.n_tokens * c.rows;
-    std::vector<float> want(ny), rowmajor(ny), got(ny, NAN);
+    std::vector<float> want(ny), same_rounding(ny), got(ny, NAN);
     ASSERT_TRUE(ref::MatMul(m.w, x.data(), c.n_tokens, want.data()).ok());
-    ASSERT_TRUE(MatMul(m.w, x.data(), c.n_tokens, rowmajor.data(), pool).ok());
     ASSERT_TRUE(MatMul(packed, x.data(), c.n_tokens, got.data(), pool).ok());
     const std::string label = std::string(WeightTypeName(type)) + " " + std::to_string(c.rows) +
                               "x" + std::to_string(c.cols) + " tokens " +
                               std::to_string(c.n_tokens);
     EXPECT_LT(NormalisedError(got, want), tolerance) << label;
-    if (!same_rounding_as_row_major) {
-      const std::vector<float> xr = RoundedPer256(x);
-      ASSERT_TRUE(ref::MatMul(m.w, xr.data(), c.n_tokens, rowmajor.data()).ok());
-    }
-    EXPECT_LT(NormalisedError(got, rowmajor), 1e-6) << label << " same activation rounding";
+    const std::vector<float> xr = RoundedPer(x, act_block);
+    ASSERT_TRUE(ref::MatMul(m.w, xr.data(), c.n_tokens, same_rounding.data()).ok());
+    EXPECT_LT(NormalisedError(got, same_rounding), 1e-6) << label << " same activation rounding";
     for (float v : got) ASSERT_TRUE(std::isfinite(v)) << label;
     MatMulOptions portable;
     portable.allow_intrinsics = false;
@@ -140,8 +138,8 @@ void CheckPacked(WeightType type, const std::vector<Case>& cases, double toleran
   }
 }
 
-TEST(PackedWeights, KernelsMatchReferenceAndRowMajorInt8) {
-  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0}) {
+TEST(PackedWeights, KernelsMatchReference) {
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ5_0}) {
     if (!PacksWeights(type)) GTEST_SKIP() << "this CPU has no packed int8 kernels";
     // Partial panels, an odd number of panels, token tails of 1..3, several token blocks.
     CheckPacked(type,
@@ -152,7 +150,7 @@ TEST(PackedWeights, KernelsMatchReferenceAndRowMajorInt8) {
                  {96, 128, 1},
                  {33, 2048, 300},
                  {129, 64, 2}},
-                1e-2, true);
+                1e-2, 32);
   }
 }
 
@@ -173,7 +171,7 @@ TEST(PackedWeights, KQuantKernelsMatchReference) {
                  {33, 2048, 300},
                  {129, 256, 2},
                  {64, 512, 3}},
-                1.5e-2, false);
+                1.5e-2, 256);
   }
 }
 
