@@ -118,6 +118,8 @@ uint32_t FileType(WeightType type, QuantMix mix) {
     case WeightType::kQ4_0: return 2;
     case WeightType::kQ8_0: return 7;
     case WeightType::kQ4_K: return 14;  // Q4_K_S: all Q4_K
+    case WeightType::kQ5_0: return 8;
+    case WeightType::kQ5_K: return 16;  // Q5_K_S
     case WeightType::kQ6_K: return 18;
     case WeightType::kBF16: return 32;
     default: return 1;

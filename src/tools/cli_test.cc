@@ -93,7 +93,7 @@ TEST(Cli, MakeModelThenRun) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(Tandem("tokenize --no-bos -m " + path, "Hello world").out, "15496 995\n");
   ExpectOneLineError(Tandem("make-model --shape nope -o " + path), "unknown shape 'nope'");
-  ExpectOneLineError(Tandem("make-model --shape tiny --type Q5_K -o " + path), "--type Q5_K");
+  ExpectOneLineError(Tandem("make-model --shape tiny --type Q3_K -o " + path), "--type Q3_K");
 }
 
 // Q4_K_M as llama-quantize mixes it: Q6_K for output.weight and for attn_v / ffn_down of the

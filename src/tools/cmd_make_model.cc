@@ -1,14 +1,24 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
+#include <vector>
 
+#include "kernels/ref/quant.h"
 #include "model/model_maker.h"
 #include "tools/commands.h"
 
 namespace tandem::tools {
 namespace {
 
-constexpr const char* kTypes = "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_K_M";
+constexpr const char* kTypes = "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K or Q4_K_M";
+
+// A type make-model can write: one the reference quantizer encodes.
+bool Quantizable(kernels::WeightType type) {
+  const kernels::WeightTypeTraits t = kernels::TraitsOf(type);
+  std::vector<float> zeros(t.block_elems);
+  std::vector<uint8_t> out(t.block_bytes);
+  return kernels::ref::QuantizeRow(type, zeros.data(), out.data(), t.block_elems).ok();
+}
 
 struct MakeModelArgs {
   std::string shape;
@@ -24,10 +34,7 @@ int RunMakeModel(const MakeModelArgs& a) {
   using kernels::WeightType;
   const bool q4_k_m = a.type == "Q4_K_M" || a.type == "q4_k_m";
   const auto type = q4_k_m ? WeightType::kQ4_K : kernels::ParseWeightType(a.type);
-  if (!type ||
-      (*type != WeightType::kF32 && *type != WeightType::kF16 && *type != WeightType::kBF16 &&
-       *type != WeightType::kQ8_0 && *type != WeightType::kQ4_0 && *type != WeightType::kQ4_K &&
-       *type != WeightType::kQ6_K)) {
+  if (!type || !Quantizable(*type)) {
     return ReportError(InvalidArgument("--type " + a.type + ": use " + kTypes));
   }
   model::MakeModelOptions o{*shape, *type, a.vocab, a.seed,

@@ -79,6 +79,7 @@ void GemmQ8_0Packed(const GemmArgs& a);  // a.packed, a.xs; rows [r0, r1) are pa
 void GemmQ4_0Packed(const GemmArgs& a);
 void GemmQ5_0Packed(const GemmArgs& a);
 void GemmQ4_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
+void GemmQ5_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
 void GemmQ6_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 16)
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf

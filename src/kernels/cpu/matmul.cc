@@ -42,6 +42,7 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
       case WeightType::kQ4_0: return {internal::GemmQ4_0Packed, ActForm::kQ8Signed, 8, true};
       case WeightType::kQ5_0: return {internal::GemmQ5_0Packed, ActForm::kQ8Signed, 16, true};
       case WeightType::kQ4_K: return {internal::GemmQ4_KPacked, ActForm::kQ8K, 0, true, false, 32};
+      case WeightType::kQ5_K: return {internal::GemmQ5_KPacked, ActForm::kQ8K, 0, true, false, 32};
       default: return {internal::GemmQ6_KPacked, ActForm::kQ8K, 0, true, false, 16};
     }
   }

@@ -1,4 +1,4 @@
-// Packed Q4_K / Q6_K weights (packed.h) times K activations (int8, one scale per 256) with
+// Packed Q4_K / Q5_K / Q6_K weights (packed.h) times K activations (int8, one scale per 256) with
 // AVX-512 VNNI.
 //
 // Per sub-block, vpdpbusd sums the unsigned quants times the token's activation bytes (broadcast
@@ -12,6 +12,8 @@
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
+#include <type_traits>
+
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_driver-inl.h"
 #include "kernels/cpu/x86_targets.h"
@@ -43,8 +45,10 @@ TANDEM_TARGET_VNNI inline void PrefetchHeaders(const uint8_t* sb, uint64_t strid
   for (int p = 0; p < P; ++p) PrefetchAhead<kBytes / 64>(sb + p * stride);
 }
 
-template <int P, int T>
-struct Q4KTile {
+// Q4_K, and Q5_K (kQ5) whose fifth bits add 16 to the nibbles they belong to.
+template <bool kQ5, int P, int T>
+struct Q4KTileOf {
+  using Layout = std::conditional_t<kQ5, Q5KPanel, Q4KPanel>;
   TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t0, float* y,
                                      int last_rows) {
     const int64_t cols = a.cols, nb = cols / 256;
@@ -56,8 +60,8 @@ struct Q4KTile {
     __m512 sum[P][T];
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* sb = panel + b * Q4KPanel::kBytes;
-      if constexpr (kPrefetch) PrefetchHeaders<P, Q4KPanel::kQuants>(sb, a.panel_stride);
+      const uint8_t* sb = panel + b * Layout::kBytes;
+      if constexpr (kPrefetch) PrefetchHeaders<P, Layout::kQuants>(sb, a.panel_stride);
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Chunk j holds sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). Decode takes both
@@ -81,11 +85,25 @@ struct Q4KTile {
             __m512i w[2][P];
 #pragma GCC unroll 16
             for (int p = 0; p < P; ++p) {
-              const uint8_t* line = sb + p * a.panel_stride + Q4KPanel::kQuants + j * 512 + g * 64;
+              const uint8_t* line = sb + p * a.panel_stride + Layout::kQuants + j * 512 + g * 64;
               if constexpr (kPrefetch) PrefetchAhead(line);
               const __m512i v = _mm512_load_si512(line);
               if (h0 == 0) w[0][p] = _mm512_and_si512(v, low4);
               if (h1 == 1) w[1][p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+              if constexpr (kQ5) {  // bit 2j (low nibbles) or 2j + 1 (high) of qh[4g + i]
+                const uint8_t* qh = sb + p * a.panel_stride + Layout::kQh + g * 64;
+                if constexpr (kPrefetch) {
+                  if (j == 0) PrefetchAhead(qh);
+                }
+                const __m512i bits = _mm512_load_si512(qh);
+                const __m512i sixteen = _mm512_set1_epi8(16);
+#pragma GCC unroll 2
+                for (int h = h0; h <= h1; ++h) {
+                  const __mmask64 m = _mm512_test_epi8_mask(
+                      bits, _mm512_set1_epi8(static_cast<char>(1 << (2 * j + h))));
+                  w[h][p] = _mm512_mask_add_epi8(w[h][p], m, w[h][p], sixteen);
+                }
+              }
             }
 #pragma GCC unroll 2
             for (int h = h0; h <= h1; ++h) {
@@ -106,7 +124,7 @@ struct Q4KTile {
             for (int p = 0; p < P; ++p) {
               const __m512i sc =
                   _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
-                      sb + p * a.panel_stride + Q4KPanel::kScales + (2 * j + h) * kPanelRows)));
+                      sb + p * a.panel_stride + Layout::kScales + (2 * j + h) * kPanelRows)));
 #pragma GCC unroll 16
               for (int t = 0; t < T; ++t) {
                 total[p][t] = _mm512_add_epi32(total[p][t], _mm512_mullo_epi32(acc[h][p][t], sc));
@@ -122,12 +140,12 @@ struct Q4KTile {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
           mins[k] = _mm512_cvtepu8_epi16(
-              _mm256_load_si256(reinterpret_cast<const __m256i*>(q + Q4KPanel::kMins + k * 32)));
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(q + Layout::kMins + k * 32)));
         }
         const __m512 d =
-            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + Q4KPanel::kD)));
-        const __m512 dmin = _mm512_cvtph_ps(
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(q + Q4KPanel::kDmin)));
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + Layout::kD)));
+        const __m512 dmin =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + Layout::kDmin)));
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const int16_t* st = xs + t * (cols / 32) + b * 8;
@@ -239,9 +257,15 @@ struct Q6KTile {
 
 }  // namespace
 
+template <int P, int T>
+using Q4KTile = Q4KTileOf<false, P, T>;
+template <int P, int T>
+using Q5KTile = Q4KTileOf<true, P, T>;
+
 // Prefill: 2 panels x 4 tokens. Decode: Q4_K streams 8 panels at once; Q6_K, which spends more
 // instructions per byte, 4.
 void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 8>(a); }
+void GemmQ5_KPacked(const GemmArgs& a) { GemmPackedPanels<Q5KTile, 4, 8>(a); }
 void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 4>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
@@ -250,6 +274,7 @@ void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 4>(a); }
 
 namespace tandem::kernels::cpu::internal {
 void GemmQ4_KPacked(const GemmArgs&) {}
+void GemmQ5_KPacked(const GemmArgs&) {}
 void GemmQ6_KPacked(const GemmArgs&) {}
 }  // namespace tandem::kernels::cpu::internal
 

@@ -64,25 +64,33 @@ void PackPanel(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   }
 }
 
+// Q4_K, and Q5_K (Block = BlockQ5_K, Layout = Q5KPanel) with its fifth bits after the quants.
+template <class Block, class Layout>
 void PackPanelQ4_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
+  constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
   const int64_t nb = w.cols / kQK_K;
-  const uint64_t row_bytes = RowBytes(WeightType::kQ4_K, w.cols);
+  const uint64_t row_bytes = RowBytes(w.type, w.cols);
   for (int lane = 0; lane < kPanelRows; ++lane) {
     const int64_t r = panel * kPanelRows + lane;
     if (r >= w.rows) break;  // zeroed padding rows
-    const auto* row = reinterpret_cast<const BlockQ4_K*>(w.data + r * row_bytes);
+    const auto* row = reinterpret_cast<const Block*>(w.data + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* sb = out + b * Q4KPanel::kBytes;
+      uint8_t* sb = out + b * Layout::kBytes;
       for (int g = 0; g < 32; ++g)
-        std::memcpy(sb + Q4KPanel::kQuants + g * 64 + lane * 4, row[b].qs + 4 * g, 4);
+        std::memcpy(sb + Layout::kQuants + g * 64 + lane * 4, row[b].qs + 4 * g, 4);
       for (int j = 0; j < 8; ++j) {
         uint8_t sc, m;
         ref::KQuantScaleMin(j, row[b].scales, &sc, &m);
-        sb[Q4KPanel::kScales + j * kPanelRows + lane] = sc;
-        sb[Q4KPanel::kMins + (j / 2) * 32 + lane * 2 + j % 2] = m;
+        sb[Layout::kScales + j * kPanelRows + lane] = sc;
+        sb[Layout::kMins + (j / 2) * 32 + lane * 2 + j % 2] = m;
       }
-      std::memcpy(sb + Q4KPanel::kD + lane * 2, &row[b].d, 2);
-      std::memcpy(sb + Q4KPanel::kDmin + lane * 2, &row[b].dmin, 2);
+      std::memcpy(sb + Layout::kD + lane * 2, &row[b].d, 2);
+      std::memcpy(sb + Layout::kDmin + lane * 2, &row[b].dmin, 2);
+      if constexpr (kQ5) {
+        for (int g = 0; g < 8; ++g) {
+          std::memcpy(sb + Layout::kQh + g * 64 + lane * 4, row[b].qh + 4 * g, 4);
+        }
+      }
     }
   }
 }
@@ -114,7 +122,7 @@ void PackPanelQ6_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
 
 bool IsPackable(WeightType type) {
   return type == WeightType::kQ8_0 || type == WeightType::kQ4_0 || type == WeightType::kQ5_0 ||
-         type == WeightType::kQ4_K || type == WeightType::kQ6_K;
+         type == WeightType::kQ4_K || type == WeightType::kQ5_K || type == WeightType::kQ6_K;
 }
 
 }  // namespace
@@ -123,6 +131,7 @@ bool PacksWeights(WeightType type) { return IsPackable(type) && internal::HasAvx
 
 uint64_t PanelStride(WeightType type, int64_t cols) {
   if (type == WeightType::kQ4_K) return static_cast<uint64_t>(cols / kQK_K) * Q4KPanel::kBytes;
+  if (type == WeightType::kQ5_K) return static_cast<uint64_t>(cols / kQK_K) * Q5KPanel::kBytes;
   if (type == WeightType::kQ6_K) return static_cast<uint64_t>(cols / kQK_K) * Q6KPanel::kBytes;
   if (!IsPackable(type)) return 0;
   const uint64_t nb = static_cast<uint64_t>(cols / 32);
@@ -156,7 +165,8 @@ Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes) {
       case WeightType::kQ8_0: PackPanel<BlockQ8_0>(w, p, out + p * stride); break;
       case WeightType::kQ4_0: PackPanel<BlockQ4_0>(w, p, out + p * stride); break;
       case WeightType::kQ5_0: PackPanel<BlockQ5_0>(w, p, out + p * stride); break;
-      case WeightType::kQ4_K: PackPanelQ4_K(w, p, out + p * stride); break;
+      case WeightType::kQ4_K: PackPanelQ4_K<BlockQ4_K, Q4KPanel>(w, p, out + p * stride); break;
+      case WeightType::kQ5_K: PackPanelQ4_K<BlockQ5_K, Q5KPanel>(w, p, out + p * stride); break;
       default: PackPanelQ6_K(w, p, out + p * stride); break;
     }
   }

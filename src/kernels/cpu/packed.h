@@ -48,12 +48,17 @@ struct Q4KPanel {
   static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQuants = 320;
   static constexpr int kBytes = kQuants + 2048;
 };
+struct Q5KPanel {  // Q4_K's layout, then the fifth bits: [8 groups][16 rows][4 bytes] = GGUF qh[4g
+                   // + i]
+  static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQuants = 320;
+  static constexpr int kQh = kQuants + 2048, kBytes = kQh + 512;
+};
 struct Q6KPanel {
   static constexpr int kScales = 0, kD = 256, kQuants = 320, kBytes = kQuants + 3072;
 };
 
-// Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q5_0, Q4_K and Q6_K with
-// AVX-512 VNNI).
+// Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K
+// with AVX-512 VNNI).
 bool PacksWeights(WeightType type);
 
 // Bytes of one panel of a `cols`-column matrix of `type` (a multiple of 64), and of the whole
@@ -61,8 +66,8 @@ bool PacksWeights(WeightType type);
 uint64_t PanelStride(WeightType type, int64_t cols);
 uint64_t PackedBytes(WeightType type, int64_t rows, int64_t cols);
 
-// Writes w (Q8_0, Q4_0, Q5_0, Q4_K or Q6_K; whole blocks per row) in the packed layout into out,
-// which must be 64-byte aligned and PackedBytes long.
+// Writes w (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K or Q6_K; whole blocks per row) in the packed layout into
+// out, which must be 64-byte aligned and PackedBytes long.
 [[nodiscard]] Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes);
 
 // An owned, uninitialised, 64-byte aligned buffer; 2 MiB aligned with transparent huge pages

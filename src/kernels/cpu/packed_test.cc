@@ -159,7 +159,7 @@ TEST(PackedWeights, KernelsMatchReference) {
 // reference on the rounded activations. Shapes: one and several super-blocks,
 // partial and odd panel counts, every token tail, decode (1 token) with 4-panel streams.
 TEST(PackedWeights, KQuantKernelsMatchReference) {
-  for (WeightType type : {WeightType::kQ4_K, WeightType::kQ6_K}) {
+  for (WeightType type : {WeightType::kQ4_K, WeightType::kQ5_K, WeightType::kQ6_K}) {
     if (!PacksWeights(type)) GTEST_SKIP() << "this CPU has no packed int8 kernels";
     CheckPacked(type,
                 {{1, 256, 1},

@@ -202,10 +202,14 @@ void QuantQ5_0(const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
-// Q4_K: per sub-block of 32, x ≈ scale * q - min with q in 0..15 and min ≥ 0 (as llama.cpp keeps
-// the sub-block minimum at or below zero); the 8 scales and 8 mins are then quantized to 6 bits
-// against the super-block's d and dmin. Quants are rounded against the stored (fp16) scales.
-void QuantQ4_K(const float* x, uint8_t* dst, int64_t n) {
+// Q4_K (Block = BlockQ4_K) and Q5_K (BlockQ5_K): per sub-block of 32, x ≈ scale * q - min with q
+// in 0..15 (0..31) and min ≥ 0 (as llama.cpp keeps the sub-block minimum at or below zero); the 8
+// scales and 8 mins are then quantized to 6 bits against the super-block's d and dmin. Quants are
+// rounded against the stored (fp16) scales.
+template <class Block>
+void QuantKWithMins(const float* x, uint8_t* dst, int64_t n) {
+  constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
+  constexpr long kMaxQ = kQ5 ? 31 : 15;
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const float* v = x + b * kQK_K;
     float scale[8], min[8], max_scale = 0, max_min = 0;
@@ -215,12 +219,12 @@ void QuantQ4_K(const float* x, uint8_t* dst, int64_t n) {
         lo = std::min(lo, v[32 * j + i]);
         hi = std::max(hi, v[32 * j + i]);
       }
-      scale[j] = std::max(hi - lo, 0.0f) / 15.0f;
+      scale[j] = std::max(hi - lo, 0.0f) / kMaxQ;
       min[j] = -lo;
       max_scale = std::max(max_scale, scale[j]);
       max_min = std::max(max_min, min[j]);
     }
-    BlockQ4_K blk{};
+    Block blk{};
     blk.d = F32ToFp16(max_scale / 63.0f);
     blk.dmin = F32ToFp16(max_min / 63.0f);
     const float d = Fp16ToF32(blk.d), dmin = Fp16ToF32(blk.dmin);
@@ -239,15 +243,19 @@ void QuantQ4_K(const float* x, uint8_t* dst, int64_t n) {
       const float ds = d * sc[j], dm = dmin * m[j];
       for (int i = 0; i < 32; ++i) {
         const long qi = ds > 0 ? std::lround((v[32 * j + i] + dm) / ds) : 0;
-        q[32 * j + i] = static_cast<uint8_t>(std::clamp(qi, 0L, 15L));
+        q[32 * j + i] = static_cast<uint8_t>(std::clamp(qi, 0L, kMaxQ));
       }
     }
     for (int g = 0; g < 4; ++g) {
       for (int l = 0; l < 32; ++l) {
-        blk.qs[32 * g + l] = static_cast<uint8_t>(q[64 * g + l] | q[64 * g + 32 + l] << 4);
+        const int lo = q[64 * g + l], hi = q[64 * g + 32 + l];
+        blk.qs[32 * g + l] = static_cast<uint8_t>((lo & 15) | (hi & 15) << 4);
+        if constexpr (kQ5) {
+          blk.qh[l] |= static_cast<uint8_t>((lo >> 4) << (2 * g) | (hi >> 4) << (2 * g + 1));
+        }
       }
     }
-    std::memcpy(dst + b * sizeof(BlockQ4_K), &blk, sizeof(blk));
+    std::memcpy(dst + b * sizeof(Block), &blk, sizeof(blk));
   }
 }
 
@@ -366,11 +374,12 @@ Status QuantizeRow(WeightType type, const float* src, uint8_t* dst, int64_t n) {
     case WeightType::kQ8_0: QuantQ8_0(src, dst, n); return OkStatus();
     case WeightType::kQ4_0: QuantQ4_0(src, dst, n); return OkStatus();
     case WeightType::kQ5_0: QuantQ5_0(src, dst, n); return OkStatus();
-    case WeightType::kQ4_K: QuantQ4_K(src, dst, n); return OkStatus();
+    case WeightType::kQ4_K: QuantKWithMins<BlockQ4_K>(src, dst, n); return OkStatus();
+    case WeightType::kQ5_K: QuantKWithMins<BlockQ5_K>(src, dst, n); return OkStatus();
     case WeightType::kQ6_K: QuantQ6_K(src, dst, n); return OkStatus();
     default:
       return Unimplemented("cannot quantize to " + std::string(WeightTypeName(type)) +
-                           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K)");
+                           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
   }
 }
 
