@@ -70,10 +70,14 @@ void DequantQ5(const uint8_t* src, float* dst, int64_t n) {
   }
 }
 
-void DequantQ4_K(const uint8_t* src, float* dst, int64_t n) {
+// Q4_K, and Q5_K (Block = BlockQ5_K) whose fifth bit of element 64 g + l is bit 2g of qh[l]
+// (low nibbles) or 2g + 1 (high).
+template <class Block>
+void DequantKWithMins(const uint8_t* src, float* dst, int64_t n) {
+  constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    BlockQ4_K blk;
-    std::memcpy(&blk, src + b * sizeof(BlockQ4_K), sizeof(blk));
+    Block blk;
+    std::memcpy(&blk, src + b * sizeof(Block), sizeof(blk));
     const float d = Fp16ToF32(blk.d);
     const float dmin = Fp16ToF32(blk.dmin);
     float* y = dst + b * kQK_K;
@@ -83,28 +87,12 @@ void DequantQ4_K(const uint8_t* src, float* dst, int64_t n) {
       KQuantScaleMin(2 * g, blk.scales, &sc0, &m0);
       KQuantScaleMin(2 * g + 1, blk.scales, &sc1, &m1);
       const uint8_t* q = blk.qs + 32 * g;
-      for (int l = 0; l < 32; ++l) y[64 * g + l] = d * sc0 * (q[l] & 0x0f) - dmin * m0;
-      for (int l = 0; l < 32; ++l) y[64 * g + 32 + l] = d * sc1 * (q[l] >> 4) - dmin * m1;
-    }
-  }
-}
-
-void DequantQ5_K(const uint8_t* src, float* dst, int64_t n) {
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    BlockQ5_K blk;
-    std::memcpy(&blk, src + b * sizeof(BlockQ5_K), sizeof(blk));
-    const float d = Fp16ToF32(blk.d);
-    const float dmin = Fp16ToF32(blk.dmin);
-    float* y = dst + b * kQK_K;
-    // As Q4_K; the fifth bit of element 64 g + l is bit 2g of qh[l] (low nibbles) or 2g + 1 (high).
-    for (int g = 0; g < 4; ++g) {
-      uint8_t sc0, m0, sc1, m1;
-      KQuantScaleMin(2 * g, blk.scales, &sc0, &m0);
-      KQuantScaleMin(2 * g + 1, blk.scales, &sc1, &m1);
-      const uint8_t* q = blk.qs + 32 * g;
       for (int l = 0; l < 32; ++l) {
-        const int lo = (q[l] & 0x0f) | ((blk.qh[l] >> (2 * g)) & 1) << 4;
-        const int hi = (q[l] >> 4) | ((blk.qh[l] >> (2 * g + 1)) & 1) << 4;
+        int lo = q[l] & 0x0f, hi = q[l] >> 4;
+        if constexpr (kQ5) {
+          lo |= ((blk.qh[l] >> (2 * g)) & 1) << 4;
+          hi |= ((blk.qh[l] >> (2 * g + 1)) & 1) << 4;
+        }
         y[64 * g + l] = d * sc0 * lo - dmin * m0;
         y[64 * g + 32 + l] = d * sc1 * hi - dmin * m1;
       }
@@ -346,8 +334,8 @@ Status DequantizeRow(WeightType type, const uint8_t* src, float* dst, int64_t n)
     case WeightType::kQ4_1: DequantQ4_1(src, dst, n); return OkStatus();
     case WeightType::kQ5_0: DequantQ5<BlockQ5_0, false>(src, dst, n); return OkStatus();
     case WeightType::kQ5_1: DequantQ5<BlockQ5_1, true>(src, dst, n); return OkStatus();
-    case WeightType::kQ4_K: DequantQ4_K(src, dst, n); return OkStatus();
-    case WeightType::kQ5_K: DequantQ5_K(src, dst, n); return OkStatus();
+    case WeightType::kQ4_K: DequantKWithMins<BlockQ4_K>(src, dst, n); return OkStatus();
+    case WeightType::kQ5_K: DequantKWithMins<BlockQ5_K>(src, dst, n); return OkStatus();
     case WeightType::kQ6_K: DequantQ6_K(src, dst, n); return OkStatus();
     default:
       return Unimplemented("weight type " + std::string(WeightTypeName(type)) + " cannot be " +

@@ -128,9 +128,12 @@ TEST(Quant, Q4_0LayoutIsLowNibblesFirst) {
 
 // Q4_K: element = d * scale_j * q - dmin * min_j, with 6-bit scales/mins packed in 12 bytes:
 // j < 4: scale = s[j] & 63, min = s[j+4] & 63; j >= 4: low 4 bits from s[j+4], high 2 bits from
-// the top of s[j-4] (scale) and s[j] (min).
-TEST(Quant, Q4_KFollowsTheBlockLayout) {
-  BlockQ4_K b{};
+// the top of s[j-4] (scale) and s[j] (min). Q5_K: the same plus a fifth bit, bit 2g of qh[l] for
+// element 64 g + l and bit 2g + 1 for element 64 g + 32 + l.
+template <class Block>
+void CheckKQuantWithMinsLayout(WeightType type) {
+  constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
+  Block b{};
   b.d = F32ToFp16(0.25f);
   b.dmin = F32ToFp16(0.125f);
   const uint8_t scales[8] = {1, 2, 3, 63, 17, 33, 48, 5};
@@ -141,17 +144,26 @@ TEST(Quant, Q4_KFollowsTheBlockLayout) {
     b.scales[j + 8] = static_cast<uint8_t>((scales[j + 4] & 15) | (mins[j + 4] & 15) << 4);
   }
   for (int i = 0; i < 128; ++i) b.qs[i] = static_cast<uint8_t>((i * 7) & 0xff);
+  if constexpr (kQ5) {
+    for (int l = 0; l < 32; ++l) b.qh[l] = static_cast<uint8_t>(l * 37 + 11);
+  }
   std::vector<float> y(256);
-  ASSERT_TRUE(DequantizeRow(WeightType::kQ4_K, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
+  ASSERT_TRUE(DequantizeRow(type, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
   for (int e = 0; e < 256; ++e) {
     const int sub = e / 32;    // sub-block of 32 elements
     const int group = e / 64;  // 32 bytes of qs per 64 elements
     const int l = e % 32;
     const uint8_t byte = b.qs[32 * group + l];
-    const int q = (sub % 2 == 0) ? (byte & 15) : (byte >> 4);
-    const float want = 0.25f * scales[sub] * q - 0.125f * mins[sub];
-    EXPECT_FLOAT_EQ(y[e], want) << "element " << e;
+    int q = (sub % 2 == 0) ? (byte & 15) : (byte >> 4);
+    if constexpr (kQ5) q |= ((b.qh[l] >> sub) & 1) << 4;
+    EXPECT_FLOAT_EQ(y[e], 0.25f * scales[sub] * q - 0.125f * mins[sub])
+        << WeightTypeName(type) << " element " << e;
   }
+}
+
+TEST(Quant, Q4_KAndQ5_KFollowTheBlockLayout) {
+  CheckKQuantWithMinsLayout<BlockQ4_K>(WeightType::kQ4_K);
+  CheckKQuantWithMinsLayout<BlockQ5_K>(WeightType::kQ5_K);
 }
 
 // Q6_K: 6-bit q = 4 low bits (ql) | 2 high bits (qh) << 4, minus 32, times d * scale[e / 16].
@@ -205,32 +217,6 @@ TEST(Quant, Q4_1AndQ5LegacyLayouts) {
     const int q = nibble | ((qh >> e) & 1) << 4;
     EXPECT_EQ(y0[e], 0.25f * (q - 16)) << "Q5_0 element " << e;
     EXPECT_EQ(y1[e], 0.25f * q + 1.0f) << "Q5_1 element " << e;
-  }
-}
-
-// Q5_K: Q4_K's layout plus a fifth bit: bit 2g of qh[l] for element 64 g + l, bit 2g + 1 for
-// element 64 g + 32 + l.
-TEST(Quant, Q5_KFollowsTheBlockLayout) {
-  BlockQ5_K b{};
-  b.d = F32ToFp16(0.25f);
-  b.dmin = F32ToFp16(0.125f);
-  const uint8_t scales[8] = {1, 2, 3, 63, 17, 33, 48, 5};
-  const uint8_t mins[8] = {0, 4, 9, 1, 60, 21, 34, 7};
-  for (int j = 0; j < 4; ++j) {
-    b.scales[j] = static_cast<uint8_t>((scales[j] & 63) | (scales[j + 4] >> 4) << 6);
-    b.scales[j + 4] = static_cast<uint8_t>((mins[j] & 63) | (mins[j + 4] >> 4) << 6);
-    b.scales[j + 8] = static_cast<uint8_t>((scales[j + 4] & 15) | (mins[j + 4] & 15) << 4);
-  }
-  for (int i = 0; i < 128; ++i) b.qs[i] = static_cast<uint8_t>((i * 7) & 0xff);
-  for (int l = 0; l < 32; ++l) b.qh[l] = static_cast<uint8_t>(l * 37 + 11);
-  std::vector<float> y(256);
-  ASSERT_TRUE(DequantizeRow(WeightType::kQ5_K, reinterpret_cast<uint8_t*>(&b), y.data(), 256).ok());
-  for (int e = 0; e < 256; ++e) {
-    const int sub = e / 32, g = e / 64, l = e % 32;
-    const uint8_t byte = b.qs[32 * g + l];
-    const int nibble = (sub % 2 == 0) ? (byte & 15) : (byte >> 4);
-    const int q = nibble | ((b.qh[l] >> sub) & 1) << 4;
-    EXPECT_FLOAT_EQ(y[e], 0.25f * scales[sub] * q - 0.125f * mins[sub]) << "element " << e;
   }
 }
 
