@@ -108,6 +108,31 @@ HWY_INLINE float MaxOf(const float* s, int64_t n) {
 // kRows rows (the 32 AVX-512 registers hold a 4-row tile; narrower targets take one row).
 constexpr int kRows = HWY_LANES(float) >= 16 ? 4 : 1;
 
+// Scores of up to kRows query rows against keys [0, n) without a transposed block (decode: a few
+// rows): each key vector loaded serves every row, one horizontal sum per row and key.
+HWY_INLINE void DotRows(const float* const* q, int rows, const float* k, int64_t stride, int64_t n,
+                        int hd, float scale, float* s) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kj = k + j * stride;
+    hn::Vec<decltype(df)> acc[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) acc[r] = hn::Zero(df);
+    for (int64_t i = 0; i < hd; i += lanes) {
+      const auto kv = hn::LoadU(df, kj + i);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        if (r < rows) acc[r] = hn::MulAdd(hn::LoadU(df, q[r] + i), kv, acc[r]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      if (r < rows) s[r * kKeyBlock + j] = hn::GetLane(hn::SumOfLanes(df, acc[r])) * scale;
+    }
+  }
+}
+
 // Scores of up to kRows query rows against a key block: s[r * kKeyBlock + j] = q_r · K[j] * scale
 // for j < kKeyBlock, with the block transposed (kt[d * kKeyBlock + j]): vectors run over keys, so
 // there are no horizontal sums. Rows past `rows` repeat row 0 and are not stored.
@@ -216,9 +241,9 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
     const float* kbase = b.k + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
     if (blocked) TransposeKeys(kbase, kv_stride, nk, hd, kt.data());
     const float* vbase = b.v + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
-    // Rows kRows at a time (prefill) or one at a time; a row's keys in this block end at its
-    // causal limit.
-    const int step = blocked ? kRows : 1;
+    // Rows kRows at a time when a head is whole vectors, else one at a time; a row's keys in this
+    // block end at its causal limit.
+    const int step = vec_values ? kRows : 1;
     for (int64_t row0 = 0; row0 < n_rows; row0 += step) {
       const int rows = static_cast<int>(std::min<int64_t>(step, n_rows - row0));
       const float* qs[kRows];
@@ -237,6 +262,8 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
       if (n_max == 0) continue;
       if (blocked) {
         BlockScores(qs, rows, kt.data(), hd, scale, s.data());
+      } else if (vec_values) {
+        DotRows(qs, rows, kbase, kv_stride, n_max, hd, scale, s.data());
       } else {
         for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * kv_stride, hd) * scale;
       }
@@ -255,10 +282,8 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
         m[row] = m_new;
         std::fill(sr + n, sr + n_max, 0.0f);  // keys past the limit weigh nothing
       }
-      if (vec_values && blocked) {
+      if (vec_values) {
         BlockValues<kRows>(s.data(), rows, n_max, vbase, kv_stride, corr, os, hd);
-      } else if (vec_values) {
-        BlockValues<1>(s.data(), rows, n_max, vbase, kv_stride, corr, os, hd);
       } else {
         float c = corr[0];
         for (int64_t j = 0; j < n_row[0]; ++j) {
