@@ -67,7 +67,7 @@ TEST(ForwardKernels, FastPathMatchesReferenceOnGeneratedGqaModel) {
 TEST(ForwardKernels, FastPathMatchesReferenceOnQ4_K_M) {
   ModelShape s{"fast-k", "llama", 2, 256, 4, 2, 640, 600, 1024, 500000.0f, 8.0f, false};
   const std::string path = testing::TempDir() + "/fast-k.gguf";
-  ASSERT_TRUE(MakeModel({s, kernels::WeightType::kQ4_K, "", 3, QuantMix::kQ4_K_M}, path).ok());
+  ASSERT_TRUE(MakeModel({s, kernels::WeightType::kQ4_K, "", 3, QuantMix::kMedium}, path).ok());
   Compare(path, 3e-2);
 }
 

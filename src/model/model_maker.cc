@@ -111,7 +111,7 @@ void SyntheticVocab(GgufWriter& w, int n_vocab) {
 
 // general.file_type as llama.cpp numbers it (llama_ftype), not the tensor type's number.
 uint32_t FileType(WeightType type, QuantMix mix) {
-  if (mix == QuantMix::kQ4_K_M) return 15;
+  if (mix == QuantMix::kMedium) return type == WeightType::kQ5_K ? 17 : 15;
   switch (type) {
     case WeightType::kF32: return 0;
     case WeightType::kF16: return 1;
@@ -119,6 +119,7 @@ uint32_t FileType(WeightType type, QuantMix mix) {
     case WeightType::kQ8_0: return 7;
     case WeightType::kQ4_K: return 14;  // Q4_K_S: all Q4_K
     case WeightType::kQ5_0: return 8;
+    case WeightType::kQ5_1: return 9;
     case WeightType::kQ5_K: return 16;  // Q5_K_S
     case WeightType::kQ6_K: return 18;
     case WeightType::kBF16: return 32;
@@ -176,8 +177,9 @@ StatusOr<ModelShape> FindShape(std::string_view name) {
 Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
   const ModelShape& s = opts.shape;
   GgufWriter w;
-  if (opts.mix == QuantMix::kQ4_K_M && opts.type != WeightType::kQ4_K) {
-    return InvalidArgument("the Q4_K_M mix is made of Q4_K weights");
+  if (opts.mix == QuantMix::kMedium && opts.type != WeightType::kQ4_K &&
+      opts.type != WeightType::kQ5_K) {
+    return InvalidArgument("the _M mixes are made of Q4_K or Q5_K weights");
   }
   SetHyperparameters(w, s, opts.type, opts.mix);
   int n_vocab = s.n_vocab;
@@ -191,14 +193,15 @@ Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
   }
   const uint64_t d = s.d_model, hd = s.d_model / s.n_heads;
   const uint64_t qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, ff = s.n_ff;
-  // more_bits: the tensor is one that the Q4_K_M mix stores as Q6_K.
+  // more_bits: the tensor is one that the _M mixes store as Q6_K.
   auto matrix = [&](const std::string& name, uint64_t cols, uint64_t rows, float stddev,
                     bool more_bits = false) {
     WeightType t = opts.type;
-    if (opts.mix == QuantMix::kQ4_K_M && more_bits) t = WeightType::kQ6_K;
+    if (opts.mix == QuantMix::kMedium && more_bits) t = WeightType::kQ6_K;
     // Rows that are not whole blocks: llama-quantize's fallbacks for the K-quants, else F16.
     if (cols % kernels::TraitsOf(t).block_elems != 0) {
       t = t == WeightType::kQ4_K   ? WeightType::kQ5_0
+          : t == WeightType::kQ5_K ? WeightType::kQ5_1
           : t == WeightType::kQ6_K ? WeightType::kQ8_0
                                    : WeightType::kF16;
       if (cols % kernels::TraitsOf(t).block_elems != 0) t = WeightType::kF16;

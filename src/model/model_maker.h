@@ -31,21 +31,21 @@ struct ModelShape {
 const std::vector<ModelShape>& BuiltinShapes();
 StatusOr<ModelShape> FindShape(std::string_view name);
 
-// How the 2-D weights are typed: all `type`, or as llama-quantize's Q4_K_M (Q4_K, with Q6_K for
-// output.weight and for attn_v / ffn_down in the first and last eighth of the layers and every
-// third layer between; token_embd when it is also the output).
-enum class QuantMix { kUniform, kQ4_K_M };
+// How the 2-D weights are typed: all `type`, or as llama-quantize's _M mixes (Q4_K_M, Q5_K_M):
+// `type`, with Q6_K for output.weight and for attn_v / ffn_down in the first and last eighth of
+// the layers and every third layer between; token_embd when it is also the output.
+enum class QuantMix { kUniform, kMedium };
 
 struct MakeModelOptions {
   ModelShape shape;
   kernels::WeightType type = kernels::WeightType::kF16;  // 2-D weights; norms stay F32
   std::string vocab_path;  // copy tokenizer.* from this GGUF; empty: a synthetic byte-level SPM
   uint64_t seed = 1234;
-  QuantMix mix = QuantMix::kUniform;  // kQ4_K_M: `type` must be Q4_K
+  QuantMix mix = QuantMix::kUniform;  // kMedium: `type` must be Q4_K or Q5_K
 };
 
 // Writes the model to `path`. Matrices whose rows are not whole blocks of the type fall back as
-// llama-quantize's do: Q4_K to Q5_0, Q6_K to Q8_0, others (and those again) to F16.
+// llama-quantize's do: Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, others (and those again) to F16.
 Status MakeModel(const MakeModelOptions& opts, const std::string& path);
 
 }  // namespace tandem::model

@@ -113,6 +113,18 @@ TEST(Cli, MakeModelQ4_K_M) {
   r = Tandem("run -m " + path + " -p 'abc' -n 4 --temp 0 --json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["generated_ids"].size(), 4u);
+  // Q5_K_M: Q5_K, the same Q6_K tensors, and ffn_down's fallbacks Q5_1 and Q8_0.
+  r = Tandem("make-model --shape tiny --type Q5_K_M -o " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Tandem("info --json -m " + path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto types5 = nlohmann::json::parse(r.out)["weight_types"];
+  EXPECT_EQ(types5["Q5_K"]["tensors"], 1 + 8 * 5 + 4);
+  EXPECT_EQ(types5["Q5_1"]["tensors"], 4);
+  EXPECT_EQ(types5["Q6_K"]["tensors"], 1 + 4);
+  r = Tandem("run -m " + path + " -p 'abc' -n 4 --temp 0 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ExpectOneLineError(Tandem("make-model --shape tiny --type Q8_0_M -o " + path), "--type Q8_0_M");
 }
 
 TEST(Cli, HelpOnEverySubcommand) {

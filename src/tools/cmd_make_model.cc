@@ -10,7 +10,8 @@
 namespace tandem::tools {
 namespace {
 
-constexpr const char* kTypes = "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K or Q4_K_M";
+constexpr const char* kTypes =
+    "F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q4_K_M or Q5_K_M";
 
 // A type make-model can write: one the reference quantizer encodes.
 bool Quantizable(kernels::WeightType type) {
@@ -32,13 +33,15 @@ int RunMakeModel(const MakeModelArgs& a) {
   auto shape = model::FindShape(a.shape);
   if (!shape.ok()) return ReportError(shape.status());
   using kernels::WeightType;
-  const bool q4_k_m = a.type == "Q4_K_M" || a.type == "q4_k_m";
-  const auto type = q4_k_m ? WeightType::kQ4_K : kernels::ParseWeightType(a.type);
-  if (!type || !Quantizable(*type)) {
+  // Q4_K_M, Q5_K_M: llama-quantize's mixes of Q4_K or Q5_K with Q6_K.
+  const bool medium = a.type.size() == 6 && (a.type.substr(4) == "_M" || a.type.substr(4) == "_m");
+  const auto type = kernels::ParseWeightType(medium ? a.type.substr(0, 4) : a.type);
+  if (!type || !Quantizable(*type) ||
+      (medium && *type != WeightType::kQ4_K && *type != WeightType::kQ5_K)) {
     return ReportError(InvalidArgument("--type " + a.type + ": use " + kTypes));
   }
   model::MakeModelOptions o{*shape, *type, a.vocab, a.seed,
-                            q4_k_m ? model::QuantMix::kQ4_K_M : model::QuantMix::kUniform};
+                            medium ? model::QuantMix::kMedium : model::QuantMix::kUniform};
   const Status st = model::MakeModel(o, a.out);
   if (!st.ok()) return ReportError(st);
   std::fprintf(stderr, "wrote %s: %s shape, %s weights, seed %llu\n", a.out.c_str(),
@@ -55,9 +58,8 @@ void AddMakeModelCommand(CLI::App& app, int& exit_code) {
   std::string shapes;
   for (const auto& s : model::BuiltinShapes()) shapes += (shapes.empty() ? "" : ", ") + s.name;
   cmd->add_option("--shape", a->shape, "One of: " + shapes)->required();
-  cmd->add_option(
-         "--type", a->type,
-         std::string("Weight type: ") + kTypes + " (llama-quantize's mix of Q4_K and Q6_K)")
+  cmd->add_option("--type", a->type,
+                  std::string("Weight type: ") + kTypes + " (_M: llama-quantize's mixes with Q6_K)")
       ->capture_default_str();
   cmd->add_option("--vocab", a->vocab, "Copy the tokenizer from this GGUF (default: synthetic)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();

@@ -190,6 +190,33 @@ void QuantQ5_0(const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
+// Q5_1: per block of 32, x ≈ d * q + m with q in 0..31, m the block's minimum.
+void QuantQ5_1(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    const float* v = x + b * kQK4_0;
+    float lo = v[0], hi = v[0];
+    for (int i = 0; i < kQK4_0; ++i) {
+      lo = std::min(lo, v[i]);
+      hi = std::max(hi, v[i]);
+    }
+    BlockQ5_1 blk{};
+    blk.d = F32ToFp16((hi - lo) / 31.0f);
+    blk.m = F32ToFp16(lo);
+    const float d = Fp16ToF32(blk.d), m = Fp16ToF32(blk.m);
+    uint32_t qh = 0;
+    for (int i = 0; i < kQK4_0 / 2; ++i) {
+      auto q = [&](float f) {
+        return static_cast<int>(std::clamp(d > 0 ? std::lround((f - m) / d) : 0L, 0L, 31L));
+      };
+      const int q0 = q(v[i]), q1 = q(v[i + kQK4_0 / 2]);
+      blk.qs[i] = static_cast<uint8_t>((q0 & 15) | (q1 & 15) << 4);
+      qh |= static_cast<uint32_t>(q0 >> 4) << i | static_cast<uint32_t>(q1 >> 4) << (i + 16);
+    }
+    std::memcpy(blk.qh, &qh, sizeof(qh));
+    std::memcpy(dst + b * sizeof(BlockQ5_1), &blk, sizeof(blk));
+  }
+}
+
 // Q4_K (Block = BlockQ4_K) and Q5_K (BlockQ5_K): per sub-block of 32, x ≈ scale * q - min with q
 // in 0..15 (0..31) and min ≥ 0 (as llama.cpp keeps the sub-block minimum at or below zero); the 8
 // scales and 8 mins are then quantized to 6 bits against the super-block's d and dmin. Quants are
@@ -362,12 +389,14 @@ Status QuantizeRow(WeightType type, const float* src, uint8_t* dst, int64_t n) {
     case WeightType::kQ8_0: QuantQ8_0(src, dst, n); return OkStatus();
     case WeightType::kQ4_0: QuantQ4_0(src, dst, n); return OkStatus();
     case WeightType::kQ5_0: QuantQ5_0(src, dst, n); return OkStatus();
+    case WeightType::kQ5_1: QuantQ5_1(src, dst, n); return OkStatus();
     case WeightType::kQ4_K: QuantKWithMins<BlockQ4_K>(src, dst, n); return OkStatus();
     case WeightType::kQ5_K: QuantKWithMins<BlockQ5_K>(src, dst, n); return OkStatus();
     case WeightType::kQ6_K: QuantQ6_K(src, dst, n); return OkStatus();
     default:
-      return Unimplemented("cannot quantize to " + std::string(WeightTypeName(type)) +
-                           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
+      return Unimplemented(
+          "cannot quantize to " + std::string(WeightTypeName(type)) +
+          " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
   }
 }
 

@@ -17,7 +17,7 @@ inline constexpr std::string_view kSupportedWeightTypes =
 // Turns `n` elements (a multiple of the type's block size) at `src` into float32.
 [[nodiscard]] Status DequantizeRow(WeightType type, const uint8_t* src, float* dst, int64_t n);
 
-// Encodes `n` floats as `type` (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) into
+// Encodes `n` floats as `type` (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) into
 // RowBytes(type, n) bytes.
 [[nodiscard]] Status QuantizeRow(WeightType type, const float* src, uint8_t* dst, int64_t n);
 

@@ -80,6 +80,7 @@ TEST(Quant, RoundTripsWithinHalfAStep) {
   CheckRoundTrip(WeightType::kQ8_0, 0.5f / 127 + 1e-3f);
   CheckRoundTrip(WeightType::kQ4_0, 0.5f / 8 + 0.07f);  // asymmetric range: up to 1 step on +side
   CheckRoundTrip(WeightType::kQ5_0, 0.5f / 16 + 0.035f);
+  CheckRoundTrip(WeightType::kQ5_1, 0.5f / 15.5f + 0.01f);  // 31 steps over max - min <= 2 amax
 }
 
 // K-quants: a super-block of 256 with quantized sub-block scales. The bound is per 32 elements'
