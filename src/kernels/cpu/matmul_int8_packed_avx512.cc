@@ -16,8 +16,6 @@
 namespace tandem::kernels::cpu::internal {
 namespace {
 
-constexpr int kPrefetchAhead = 4096;
-
 enum class Format { kQ8, kQ4, kQ5 };
 
 // Quant bytes per block and panel.
@@ -49,17 +47,9 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     }
     const int8_t* xb = xq + b * 32;
     const uint8_t* wb = panel + b * kBlockBytes<F>;
-    if constexpr (T <= 2) {
-      // Decode streams each panel once: keep more of it in flight than the prefetchers do. Into
-      // L2 (T1): prefetches into L1 would queue on its few miss buffers.
+    if constexpr (T <= 2) {  // decode: keep more of each panel in flight than the prefetchers do
 #pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-        for (int l = 0; l < kBlockBytes<F>; l += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(wb + p * stride + l + kPrefetchAhead),
-                       _MM_HINT_T1);
-        }
-      }
+      for (int p = 0; p < P; ++p) PrefetchAhead<kBlockBytes<F> / 64>(wb + p * stride);
     }
     if constexpr (F == Format::kQ8) {
 #pragma GCC unroll 16
@@ -159,7 +149,7 @@ struct Tile {
 
 }  // namespace
 
-// Prefill: 2 panels x 6 tokens; decode: 8 panels streamed at once (more streams in flight).
+// Prefill: 2 panels x 6 tokens; decode streams 4 (Q8_0) or 8 panels at once.
 void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6, 4>(a); }
 void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6, 8>(a); }
 void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6, 8>(a); }

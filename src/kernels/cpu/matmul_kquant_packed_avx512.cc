@@ -21,22 +21,10 @@
 namespace tandem::kernels::cpu::internal {
 namespace {
 
-constexpr int kPrefetchAhead = 4096;
-
 // Decode (one token) prefetches, and loads each weight vector once (prefill loads some twice:
 // its register tile takes all the registers).
 template <int T>
 constexpr bool kDecodeTile = T == 1;
-
-// Decode streams each panel once: each load asks for the line kPrefetchAhead bytes further on,
-// into L2 (T1; L1's few miss buffers held decode to about half the bandwidth of one core).
-template <int kLines = 1>
-TANDEM_TARGET_VNNI inline void PrefetchAhead(const uint8_t* p) {
-#pragma GCC unroll 8
-  for (int l = 0; l < kLines; ++l) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l + kPrefetchAhead), _MM_HINT_T1);
-  }
-}
 
 // The scales ahead of P panels' super-blocks (kBytes from `sb`, panels `stride` apart).
 template <int P, int kBytes>
@@ -73,13 +61,7 @@ struct Q4KTileOf {
           const int h0 = kBothHalves ? 0 : pass, h1 = kBothHalves ? 1 : pass;
           __m512i acc[2][P][T];
 #pragma GCC unroll 2
-          for (int h = h0; h <= h1; ++h) {
-#pragma GCC unroll 16
-            for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 16
-              for (int t = 0; t < T; ++t) acc[h][p][t] = _mm512_setzero_si512();
-            }
-          }
+          for (int h = h0; h <= h1; ++h) FillTile<P, T>(acc[h], _mm512_setzero_si512());
 #pragma GCC unroll 8
           for (int g = 0; g < 8; ++g) {
             __m512i w[2][P];
