@@ -68,6 +68,84 @@ void BM_MatMul(benchmark::State& state) {
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// args: weight type id, threads. One decode token's matrix-vector products through every layer
+// of a Llama-3.2-1B shape (q, k, v, o, gate, up, down; 16 layers; distinct buffers as in a loaded
+// model, so each comes from memory), without attention: what the per-call costs (dispatch, the
+// prefetch ramp at each matrix's start, the join) take from the bandwidth of one large matrix.
+void BM_DecodeLayers(benchmark::State& state) {
+  const auto type = static_cast<WeightType>(state.range(0));
+  base::ThreadPool pool(static_cast<int>(state.range(1)));
+  struct Shape {
+    int64_t rows, cols;
+  };
+  const Shape shapes[] = {{2048, 2048}, {512, 2048},  {512, 2048}, {2048, 2048},
+                          {8192, 2048}, {8192, 2048}, {2048, 8192}};
+  // One arena, as a loaded model packs into (huge pages where the kernel allows).
+  const bool packs = cpu::PacksWeights(type);
+  auto size_of = [&](const Shape& s) {
+    const uint64_t n =
+        packs ? cpu::PackedBytes(type, s.rows, s.cols) : RowBytes(type, s.cols) * s.rows;
+    return (n + 63) / 64 * 64;
+  };
+  uint64_t bytes = 0;
+  for (const Shape& s : shapes) bytes += 16 * size_of(s);
+  auto arena = cpu::AlignedBuffer::Allocate(bytes);
+  if (!arena.ok()) {
+    state.SkipWithError("cannot allocate");
+    return;
+  }
+  std::vector<ref::MatRef> mats;
+  uint64_t offset = 0;
+  for (int layer = 0; layer < 16; ++layer) {
+    for (const Shape& s : shapes) {
+      const uint64_t row_bytes = RowBytes(type, s.cols);
+      const std::vector<float> src = Random(s.cols);
+      std::vector<uint8_t> w(row_bytes * s.rows);
+      if (!ref::QuantizeRow(type, src.data(), w.data(), s.cols).ok()) {
+        state.SkipWithError("cannot quantize");
+        return;
+      }
+      for (int64_t r = 1; r < s.rows; ++r) std::copy_n(w.data(), row_bytes, &w[r * row_bytes]);
+      uint8_t* dst = arena->data() + offset;
+      ref::MatRef m{type, dst, s.rows, s.cols};
+      if (packs) {
+        const ref::MatRef plain{type, w.data(), s.rows, s.cols};
+        if (!cpu::PackWeights(plain, dst, cpu::PackedBytes(type, s.rows, s.cols)).ok()) {
+          state.SkipWithError("cannot pack");
+          return;
+        }
+        m.data = nullptr;  // the kernels read the packed copy only
+        m.packed = dst;
+      } else {
+        std::copy(w.begin(), w.end(), dst);
+      }
+      offset += size_of(s);
+      mats.push_back(m);
+    }
+  }
+  const std::vector<float> x = Random(8192);
+  std::vector<float> y(8192);
+  for (auto _ : state) {
+    for (const ref::MatRef& m : mats) {
+      if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, {}).ok()) state.SkipWithError("MatMul");
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(WeightTypeName(type)));
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_DecodeLayers)
+    ->Args({static_cast<int64_t>(WeightType::kQ8_0), 2})
+    ->Args({static_cast<int64_t>(WeightType::kQ4_0), 2})
+    ->Args({static_cast<int64_t>(WeightType::kQ4_K), 2})
+    ->Args({static_cast<int64_t>(WeightType::kF16), 2})
+    ->Args({static_cast<int64_t>(WeightType::kQ8_0), 1})
+    ->Args({static_cast<int64_t>(WeightType::kQ4_0), 1})
+    ->Args({static_cast<int64_t>(WeightType::kQ4_K), 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 // The read bandwidth ceiling (1 GiB, the faster prefetch target), for the decode rows above.
 void BM_ReadBandwidth(benchmark::State& state) {
   base::ThreadPool pool(static_cast<int>(state.range(0)));
@@ -75,7 +153,7 @@ void BM_ReadBandwidth(benchmark::State& state) {
   for (auto _ : state) bw = cpu::MeasureReadBandwidth(pool, uint64_t{1} << 30, 1);
   state.counters["GB/s"] = bw * 1e-9;
 }
-BENCHMARK(BM_ReadBandwidth)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReadBandwidth)->Arg(2)->Arg(1)->Iterations(3)->Unit(benchmark::kMillisecond);
 
 void MatMulArgs(benchmark::internal::Benchmark* b) {
   for (auto t : {WeightType::kF32, WeightType::kF16, WeightType::kBF16, WeightType::kQ8_0,
