@@ -216,17 +216,29 @@ TEST(CpuAttention, MatchesReferenceOnEveryTarget) {
       const std::vector<float> q = RandomFloats(c.n_tokens * qd, rng);
       const std::vector<float> k = RandomFloats(n_ctx * kvd, rng);
       const std::vector<float> v = RandomFloats(n_ctx * kvd, rng);
+      // The same values as an f16 cache holds them (IEEE half bits), read widened.
+      std::vector<uint16_t> k16(k.size()), v16(v.size());
+      for (size_t i = 0; i < k.size(); ++i) k16[i] = F32ToFp16(k[i]);
+      for (size_t i = 0; i < v.size(); ++i) v16[i] = F32ToFp16(v[i]);
       const ref::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
-      std::vector<float> want(c.n_tokens * qd), got(c.n_tokens * qd, NAN), scores(n_ctx);
-      for (int64_t t = 0; t < c.n_tokens; ++t) {
-        ref::Attention(&q[t * qd], k.data(), v.data(), c.pos + t + 1, shape, scores.data(),
-                       &want[t * qd]);
+      for (const bool f16 : {false, true}) {
+        std::vector<float> want(c.n_tokens * qd), got(c.n_tokens * qd, NAN), scores(n_ctx);
+        for (int64_t t = 0; t < c.n_tokens; ++t) {
+          if (f16) {
+            ref::Attention(&q[t * qd], k16.data(), v16.data(), c.pos + t + 1, shape, scores.data(),
+                           &want[t * qd]);
+          } else {
+            ref::Attention(&q[t * qd], k.data(), v.data(), c.pos + t + 1, shape, scores.data(),
+                           &want[t * qd]);
+          }
+        }
+        const void* kc = f16 ? static_cast<const void*>(k16.data()) : k.data();
+        const void* vc = f16 ? static_cast<const void*>(v16.data()) : v.data();
+        cpu::CausalAttention({q.data(), c.n_tokens, c.pos, kc, vc, shape, got.data(), f16}, pool);
+        EXPECT_LT(NormalisedError(got, want), 1e-5)
+            << target << (f16 ? " f16" : " f32") << " heads=" << c.n_heads << "/" << c.n_kv_heads
+            << " hd=" << c.head_dim << " pos=" << c.pos << " n=" << c.n_tokens;
       }
-      cpu::AttentionBatch b{q.data(), c.n_tokens, c.pos, k.data(), v.data(), shape, got.data()};
-      cpu::CausalAttention(b, pool);
-      EXPECT_LT(NormalisedError(got, want), 1e-5)
-          << target << " heads=" << c.n_heads << "/" << c.n_kv_heads << " hd=" << c.head_dim
-          << " pos=" << c.pos << " n=" << c.n_tokens;
     }
   });
 }

@@ -1,7 +1,10 @@
 #include "kv/kv_cache.h"
 
+#include <algorithm>
 #include <new>
 #include <string>
+
+#include "kernels/ref/convert.h"
 
 namespace tandem::kv {
 
@@ -10,31 +13,80 @@ StatusOr<KvCache> KvCache::Create(const KvLayout& layout, KvPrecision precision)
     return InvalidArgument("KV cache layout must be positive in every dimension");
   }
   constexpr int64_t kMaxBytes = int64_t{1} << 40;
-  if (layout.n_ctx > kMaxBytes / layout.bytes_per_token()) {
+  const int64_t per_token = layout.bytes_per_token(ElemBytes(precision));
+  if (layout.n_ctx > kMaxBytes / per_token) {
     return OutOfRange("KV cache for " + std::to_string(layout.n_ctx) +
                       " tokens is too large (reduce the context with -c)");
   }
   KvCache cache(layout, precision);
   const size_t n = static_cast<size_t>(layout.n_ctx * layout.row_elems());
   try {
-    cache.k_.assign(layout.n_layers, std::vector<float>(n));
-    cache.v_.assign(layout.n_layers, std::vector<float>(n));
+    if (precision == KvPrecision::kF16) {
+      cache.k16_.assign(layout.n_layers, std::vector<uint16_t>(n));
+      cache.v16_.assign(layout.n_layers, std::vector<uint16_t>(n));
+    } else {
+      cache.k32_.assign(layout.n_layers, std::vector<float>(n));
+      cache.v32_.assign(layout.n_layers, std::vector<float>(n));
+    }
   } catch (const std::bad_alloc&) {
     return Unavailable("out of memory allocating the KV cache (" +
-                       std::to_string(layout.bytes_per_token() * layout.n_ctx >> 20) +
+                       std::to_string(per_token * layout.n_ctx >> 20) +
                        " MiB; reduce the context with -c)");
   }
   return cache;
 }
 
-std::span<const float> KvCache::KRows(int layer, int64_t t0, int64_t t1) const {
-  return std::span<const float>(k_[layer]).subspan(t0 * layout_.row_elems(),
-                                                   (t1 - t0) * layout_.row_elems());
+const void* KvCache::K(int layer) const {
+  return precision_ == KvPrecision::kF16 ? static_cast<const void*>(k16_[layer].data())
+                                         : static_cast<const void*>(k32_[layer].data());
 }
 
-std::span<const float> KvCache::VRows(int layer, int64_t t0, int64_t t1) const {
-  return std::span<const float>(v_[layer]).subspan(t0 * layout_.row_elems(),
-                                                   (t1 - t0) * layout_.row_elems());
+const void* KvCache::V(int layer) const {
+  return precision_ == KvPrecision::kF16 ? static_cast<const void*>(v16_[layer].data())
+                                         : static_cast<const void*>(v32_[layer].data());
+}
+
+namespace {
+
+void Store(const float* src, int64_t n, float* dst) { std::copy_n(src, n, dst); }
+void Store(const float* src, int64_t n, uint16_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = kernels::F32ToFp16(src[i]);
+}
+void Load(const float* src, int64_t n, float* dst) { std::copy_n(src, n, dst); }
+void Load(const uint16_t* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = kernels::Fp16ToF32(src[i]);
+}
+
+}  // namespace
+
+void KvCache::Write(int layer, int64_t t0, int64_t n, const float* k, const float* v) {
+  const int64_t off = t0 * layout_.row_elems(), count = n * layout_.row_elems();
+  if (precision_ == KvPrecision::kF16) {
+    Store(k, count, k16_[layer].data() + off);
+    Store(v, count, v16_[layer].data() + off);
+  } else {
+    Store(k, count, k32_[layer].data() + off);
+    Store(v, count, v32_[layer].data() + off);
+  }
+}
+
+void KvCache::ReadK(int layer, int64_t t0, int64_t t1, float* k) const {
+  Read(k16_, k32_, layer, t0, t1, k);
+}
+
+void KvCache::ReadV(int layer, int64_t t0, int64_t t1, float* v) const {
+  Read(v16_, v32_, layer, t0, t1, v);
+}
+
+void KvCache::Read(const std::vector<std::vector<uint16_t>>& half,
+                   const std::vector<std::vector<float>>& full, int layer, int64_t t0, int64_t t1,
+                   float* out) const {
+  const int64_t off = t0 * layout_.row_elems(), count = (t1 - t0) * layout_.row_elems();
+  if (precision_ == KvPrecision::kF16) {
+    Load(half[layer].data() + off, count, out);
+  } else {
+    Load(full[layer].data() + off, count, out);
+  }
 }
 
 }  // namespace tandem::kv

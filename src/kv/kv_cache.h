@@ -1,14 +1,18 @@
-// The KV cache: per layer, K and V each contiguous as [n_ctx, n_kv_heads, head_dim] float32, so
-// a layer's rows for a token range are one contiguous span (what the KV streaming ships).
+// The KV cache: per layer, K and V each contiguous as [n_ctx, n_kv_heads, head_dim], so a layer's
+// rows for a token range are one contiguous span (what the KV streaming ships). Elements are IEEE
+// half (KvPrecision::kF16, as llama.cpp's default cache holds them) or float32 (kF32).
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <vector>
 
 #include "base/status.h"
 
 namespace tandem::kv {
+
+enum class KvPrecision { kF32, kF16 };
+
+inline int ElemBytes(KvPrecision p) { return p == KvPrecision::kF16 ? 2 : 4; }
 
 struct KvLayout {
   int n_layers = 0;
@@ -17,39 +21,47 @@ struct KvLayout {
   int head_dim = 0;
 
   int64_t row_elems() const { return static_cast<int64_t>(n_kv_heads) * head_dim; }
-  // K and V bytes per token over all layers at float32.
-  int64_t bytes_per_token() const { return 2 * n_layers * row_elems() * 4; }
+  // K and V bytes per token over all layers, at `elem_bytes` per value.
+  int64_t bytes_per_token(int elem_bytes = 4) const {
+    return 2 * n_layers * row_elems() * elem_bytes;
+  }
   bool operator==(const KvLayout&) const = default;
 };
 
-// What the values in the cache are rounded to when written. kF16 keeps float32 storage but
-// rounds each value through IEEE half (as llama.cpp's default F16 cache holds them): then the F16
-// wire codec is lossless, and a disaggregated run computes exactly what a colocated one does.
-enum class KvPrecision { kF32, kF16 };
-
 class KvCache {
  public:
-  // Allocates n_layers * 2 * n_ctx * n_kv_heads * head_dim floats (zeroed).
+  // Allocates n_layers * 2 * n_ctx * n_kv_heads * head_dim values (zeroed).
   static StatusOr<KvCache> Create(const KvLayout& layout,
                                   KvPrecision precision = KvPrecision::kF32);
 
   const KvLayout& layout() const { return layout_; }
   KvPrecision precision() const { return precision_; }
-  // [n_ctx, n_kv_heads, head_dim]
-  float* K(int layer) { return k_[layer].data(); }
-  float* V(int layer) { return v_[layer].data(); }
-  const float* K(int layer) const { return k_[layer].data(); }
-  const float* V(int layer) const { return v_[layer].data(); }
-  // The rows of tokens [t0, t1) of one layer.
-  std::span<const float> KRows(int layer, int64_t t0, int64_t t1) const;
-  std::span<const float> VRows(int layer, int64_t t0, int64_t t1) const;
+  uint64_t bytes() const {
+    return static_cast<uint64_t>(layout_.bytes_per_token(ElemBytes(precision_)) * layout_.n_ctx);
+  }
+
+  // One layer's storage, [n_ctx, n_kv_heads, head_dim]: float at kF32, IEEE half bits (uint16_t)
+  // at kF16.
+  const void* K(int layer) const;
+  const void* V(int layer) const;
+
+  // Writes tokens [t0, t0 + n) of one layer from float32 rows [n, n_kv_heads * head_dim]
+  // (rounded to nearest half at kF16). The caller keeps t0 + n <= n_ctx.
+  void Write(int layer, int64_t t0, int64_t n, const float* k, const float* v);
+  // Reads tokens [t0, t1) of one layer into float32 rows (exact: half widens losslessly).
+  void ReadK(int layer, int64_t t0, int64_t t1, float* k) const;
+  void ReadV(int layer, int64_t t0, int64_t t1, float* v) const;
 
  private:
   KvCache(const KvLayout& layout, KvPrecision precision) : layout_(layout), precision_(precision) {}
+  void Read(const std::vector<std::vector<uint16_t>>& half,
+            const std::vector<std::vector<float>>& full, int layer, int64_t t0, int64_t t1,
+            float* out) const;
   KvLayout layout_;
   KvPrecision precision_;
-  std::vector<std::vector<float>> k_;  // [n_layers][n_ctx * n_kv_heads * head_dim]
-  std::vector<std::vector<float>> v_;
+  // [n_layers][n_ctx * n_kv_heads * head_dim]; only the precision's pair is allocated.
+  std::vector<std::vector<float>> k32_, v32_;
+  std::vector<std::vector<uint16_t>> k16_, v16_;
 };
 
 }  // namespace tandem::kv

@@ -1,12 +1,10 @@
 #include "model/forward.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
-#include "kernels/ref/convert.h"
 
 namespace tandem::model {
 
@@ -102,8 +100,6 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
   RETURN_IF_ERROR(MatMul(w.wq, xb_.data(), n, q_.data()));
   RETURN_IF_ERROR(MatMul(w.wk, xb_.data(), n, k_.data()));
   RETURN_IF_ERROR(MatMul(w.wv, xb_.data(), n, v_.data()));
-  float* kc = cache_.K(layer);
-  float* vc = cache_.V(layer);
   for (int64_t t = 0; t < n; ++t) {
     if (cfg_.qkv_bias) {
       for (int64_t i = 0; i < qd; ++i) q_[t * qd + i] += w.bq[i];
@@ -112,23 +108,26 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
     }
     kernels::ref::Rope(&q_[t * qd], cfg_.n_heads, cfg_.head_dim, pos + t, rope_);
     kernels::ref::Rope(&k_[t * kvd], cfg_.n_kv_heads, cfg_.head_dim, pos + t, rope_);
-    if (cache_.precision() == kv::KvPrecision::kF16) {
-      for (int64_t i = 0; i < kvd; ++i) {
-        k_[t * kvd + i] = kernels::Fp16ToF32(kernels::F32ToFp16(k_[t * kvd + i]));
-        v_[t * kvd + i] = kernels::Fp16ToF32(kernels::F32ToFp16(v_[t * kvd + i]));
-      }
-    }
-    std::memcpy(kc + (pos + t) * kvd, &k_[t * kvd], kvd * sizeof(float));
-    std::memcpy(vc + (pos + t) * kvd, &v_[t * kvd], kvd * sizeof(float));
   }
+  cache_.Write(layer, pos, n, k_.data(), v_.data());
+  const void* kc = cache_.K(layer);
+  const void* vc = cache_.V(layer);
+  const bool f16 = cache_.precision() == kv::KvPrecision::kF16;
   const kernels::ref::AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim};
   if (options_.reference) {
     for (int64_t t = 0; t < n; ++t) {  // causal: token pos+t sees positions [0, pos+t]
-      kernels::ref::Attention(&q_[t * qd], kc, vc, pos + t + 1, shape, scores_.data(),
-                              &att_[t * qd]);
+      if (f16) {
+        kernels::ref::Attention(&q_[t * qd], static_cast<const uint16_t*>(kc),
+                                static_cast<const uint16_t*>(vc), pos + t + 1, shape,
+                                scores_.data(), &att_[t * qd]);
+      } else {
+        kernels::ref::Attention(&q_[t * qd], static_cast<const float*>(kc),
+                                static_cast<const float*>(vc), pos + t + 1, shape, scores_.data(),
+                                &att_[t * qd]);
+      }
     }
   } else {
-    kernels::cpu::CausalAttention({q_.data(), n, pos, kc, vc, shape, att_.data()}, *pool_);
+    kernels::cpu::CausalAttention({q_.data(), n, pos, kc, vc, shape, att_.data(), f16}, *pool_);
   }
   RETURN_IF_ERROR(MatMul(w.wo, att_.data(), n, xb_.data()));
   for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];

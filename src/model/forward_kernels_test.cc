@@ -21,12 +21,13 @@ using kernels::testing::NormalisedError;
 const std::string kData = TANDEM_TESTDATA_DIR;
 
 // Prefill of a prompt, then three decode steps: logits of the fast path vs the reference.
-void Compare(const std::string& path, double tolerance) {
+void Compare(const std::string& path, double tolerance,
+             kv::KvPrecision precision = kv::KvPrecision::kF32) {
   auto m = LlamaModel::Load(path);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383, 17, 90, 91, 92, 93, 94};
-  auto c_ref = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32));
-  auto c_fast = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32));
+  auto c_ref = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32), precision);
+  auto c_fast = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32), precision);
   base::ThreadPool pool(2);
   ForwardOptions ref_opts, fast_opts;
   ref_opts.reference = true;
@@ -49,6 +50,15 @@ TEST(ForwardKernels, FastPathMatchesReferenceOnStories260K) {
   Compare(kData + "/stories260K-F16.gguf", 1e-5);
   Compare(kData + "/stories260K-Q8_0.gguf", 2e-2);  // activations quantized to 8 bits
   Compare(kData + "/stories260K-Q4_0.gguf", 2e-2);
+}
+
+// Both paths over an f16 cache (IEEE half storage): the fast path widens key and value blocks.
+TEST(ForwardKernels, FastPathMatchesReferenceWithAnF16Cache) {
+  Compare(kData + "/stories260K.gguf", 1e-5, kv::KvPrecision::kF16);
+  ModelShape s{"fast-gqa16", "llama", 2, 128, 4, 2, 256, 600, 1024, 500000.0f, 8.0f, true};
+  const std::string path = testing::TempDir() + "/fast-gqa16.gguf";
+  ASSERT_TRUE(MakeModel({s, kernels::WeightType::kF32, "", 3}, path).ok());
+  Compare(path, 1e-5, kv::KvPrecision::kF16);
 }
 
 TEST(ForwardKernels, FastPathMatchesReferenceOnGeneratedGqaModel) {

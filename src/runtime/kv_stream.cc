@@ -120,8 +120,11 @@ class Sender {
     const uint64_t n = kv::KvEncodedBytes(codec_, it.t1 - it.t0, lay.n_kv_heads, lay.head_dim);
     k_.resize(n);
     v_.resize(n);
-    kv::KvEncode(codec_, cache_.KRows(it.layer, it.t0, it.t1), lay.n_kv_heads, lay.head_dim, k_);
-    kv::KvEncode(codec_, cache_.VRows(it.layer, it.t0, it.t1), lay.n_kv_heads, lay.head_dim, v_);
+    rows_.resize(static_cast<size_t>((it.t1 - it.t0) * lay.row_elems()));
+    cache_.ReadK(it.layer, it.t0, it.t1, rows_.data());
+    kv::KvEncode(codec_, rows_, lay.n_kv_heads, lay.head_dim, k_);
+    cache_.ReadV(it.layer, it.t0, it.t1, rows_.data());
+    kv::KvEncode(codec_, rows_, lay.n_kv_heads, lay.head_dim, v_);
     checksum_.Add(k_);
     checksum_.Add(v_);
     transport::KvLayerHeader h{static_cast<uint32_t>(it.layer),
@@ -151,7 +154,8 @@ class Sender {
   uint64_t bytes_ = 0;
   std::vector<int64_t> send_end_ns_;
   std::vector<uint8_t> k_, v_;
-  std::thread thread_;  // last: starts after every member above exists
+  std::vector<float> rows_;  // one layer's K or V rows as float32, for the codec
+  std::thread thread_;       // last: starts after every member above exists
 };
 
 // P: handshake up to a verified request.
@@ -267,12 +271,13 @@ Status ReceiveLayer(const transport::KvLayerView& v, kv::KvCodec codec, int64_t 
                     std::to_string(h.t0) + ".." + std::to_string(h.t1) + ")");
   }
   const int64_t rows = h.t1 - h.t0;
-  const int64_t off = static_cast<int64_t>(h.t0) * lay.row_elems();
   const size_t count = static_cast<size_t>(rows * lay.row_elems());
-  RETURN_IF_ERROR(kv::KvDecode(codec, v.k, lay.n_kv_heads, lay.head_dim,
-                               std::span<float>(cache.K(h.layer) + off, count)));
-  RETURN_IF_ERROR(kv::KvDecode(codec, v.v, lay.n_kv_heads, lay.head_dim,
-                               std::span<float>(cache.V(h.layer) + off, count)));
+  thread_local std::vector<float> k, vv;  // the rows as float32, then into the cache's precision
+  k.resize(count);
+  vv.resize(count);
+  RETURN_IF_ERROR(kv::KvDecode(codec, v.k, lay.n_kv_heads, lay.head_dim, k));
+  RETURN_IF_ERROR(kv::KvDecode(codec, v.v, lay.n_kv_heads, lay.head_dim, vv));
+  cache.Write(static_cast<int>(h.layer), h.t0, rows, k.data(), vv.data());
   r.frames.push_back({static_cast<int>(h.layer), h.t0, h.t1, h.k_bytes + h.v_bytes,
                       h.compute_done_ns, h.send_start_ns, 0, NowNs()});
   r.bytes += h.k_bytes + h.v_bytes;

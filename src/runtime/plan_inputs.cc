@@ -20,7 +20,7 @@ planner::WeightDtype NearestDtype(kernels::WeightType type) {
 }  // namespace
 
 // The planner's view of a GGUF: shapes from the config, bytes from the tensors as stored.
-planner::ModelShape PlannerShape(const model::LlamaModel& model) {
+planner::ModelShape PlannerShape(const model::LlamaModel& model, kv::KvPrecision kv_precision) {
   const model::LlamaConfig& c = model.config();
   planner::ModelShape s;
   s.name = c.name.empty() ? "model" : c.name;
@@ -52,7 +52,7 @@ planner::ModelShape PlannerShape(const model::LlamaModel& model) {
   s.layer_weight_bytes = blocks / c.n_layers;
   // A decode step reads all but the embedding table (one row), unless that is the LM head.
   s.step_weight_bytes = total - (c.tied_output ? 0.0 : embedding);
-  s.kv_cache_elem_bytes = 4.0;  // our KvCache holds float32 (kv/kv_cache.h)
+  s.kv_cache_elem_bytes = kv::ElemBytes(kv_precision);
   return s;
 }
 

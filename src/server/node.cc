@@ -469,8 +469,8 @@ StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& opts) {
                      : "";
   so.refresh_delay_s = opts.profile_refresh_delay_s;
   ASSIGN_OR_RETURN(impl->self, SelfProfile::Start(*impl->model, so));
-  impl->policy =
-      std::make_unique<PlacementPolicy>(runtime::PlannerShape(*impl->model), impl->self->Device());
+  impl->policy = std::make_unique<PlacementPolicy>(
+      runtime::PlannerShape(*impl->model, opts.kv_precision), impl->self->Device());
   const uint16_t data_port = opts.data_port != 0 ? opts.data_port : opts.http_port + 1;
   ASSIGN_OR_RETURN(impl->listener, transport::FrameListener::Listen(opts.host, data_port));
   impl->RegisterRoutes();

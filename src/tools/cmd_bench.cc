@@ -28,6 +28,7 @@ struct BenchArgs {
   int gen = 128;
   int reps = 3;
   int threads = base::ThreadPool::HardwareThreads();
+  kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
   bool f16_bf16 = false;  // F16 prefill through bf16 products
   bool ceilings = true;   // also measure the ceilings and print the ratios
   bool json = false;
@@ -90,7 +91,8 @@ nlohmann::json StatsJson(const Stats& s) {
 int RunSingleBench(const BenchArgs& a) {
   auto m = model::LlamaModel::Load(a.model);
   if (!m.ok()) return ReportError(m.status());
-  auto cache = kv::KvCache::Create(model::KvLayoutFor((*m)->config(), a.prompt + a.gen));
+  auto cache =
+      kv::KvCache::Create(model::KvLayoutFor((*m)->config(), a.prompt + a.gen), a.kv_precision);
   if (!cache.ok()) return ReportError(cache.status());
   base::ThreadPool pool(a.threads);
   model::ForwardOptions fopts;
@@ -125,8 +127,7 @@ int RunSingleBench(const BenchArgs& a) {
     if (a.ceilings) bws.push_back(kernels::cpu::MeasureReadBandwidth(pool, uint64_t{1} << 30, 1));
   }
   const double file_bytes = static_cast<double>((*m)->weight_bytes());
-  const double kv_bytes =
-      2.0 * (*m)->config().n_layers * (a.prompt + a.gen) * (*m)->config().kv_dim() * sizeof(float);
+  const double kv_bytes = static_cast<double>(cache->bytes());
   const PassCost cost = CostOf(**m, a.prompt);
   const Stats p = Summarise(pp), g = Summarise(tg);
   // Achieved rates and the ceilings measured now, in the same run.
@@ -232,6 +233,7 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-r,--reps", a->reps, "Repetitions (single node)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  AddKvTypeOption(*cmd, a->kv_precision);
   cmd->add_option("-t,--threads", a->threads, "Threads (single node)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));

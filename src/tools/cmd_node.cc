@@ -15,7 +15,6 @@ struct NodeArgs {
   std::string key_file;
   std::string emulate;
   std::string link_bw;
-  std::string kv_type = "f16";
 };
 
 int RunNode(NodeArgs& a) {
@@ -34,10 +33,6 @@ int RunNode(NodeArgs& a) {
     if (!bw.ok()) return ReportError(bw.status().WithContext("--link-bw"));
     a.opts.link_bytes_per_s = *bw;
   }
-  if (a.kv_type != "f16" && a.kv_type != "f32") {
-    return ReportError(InvalidArgument("--kv-type must be f16 or f32"));
-  }
-  a.opts.kv_precision = a.kv_type == "f32" ? kv::KvPrecision::kF32 : kv::KvPrecision::kF16;
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -69,8 +64,7 @@ void AddNodeCommand(CLI::App& app, int& exit_code) {
                   "Pace to an emulated device: flops=100G,bw=270M[,mem=8G]");
   cmd->add_option("--link-bw", a->link_bw,
                   "Shape the KV this node sends to BYTES/s with a token bucket (e.g. 2M)");
-  cmd->add_option("--kv-type", a->kv_type, "KV cache values: f16 (as llama.cpp) or f32")
-      ->capture_default_str();
+  AddKvTypeOption(*cmd, a->opts.kv_precision);
   cmd->add_option("-t,--threads", a->opts.threads, "Compute threads")->capture_default_str();
   cmd->add_flag("!--no-discovery", a->opts.discovery, "Do not send or listen for UDP beacons");
   cmd->add_option("--discovery-interface", a->opts.discovery_interface,

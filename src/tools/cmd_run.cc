@@ -25,6 +25,7 @@ struct RunOptions {
   bool ignore_eos = false;
   int64_t n_ctx = 0;  // 0: min(trained context, 4096)
   int threads = base::ThreadPool::HardwareThreads();
+  kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
   model::GenerateOptions gen;
 };
 
@@ -77,7 +78,7 @@ int RunRun(RunOptions o) {
   if (!text.ok()) return ReportError(text.status());
   const std::vector<int32_t> prompt = m.tokenizer().Encode(*text, true, o.chat);
   const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(m.config().n_ctx_train, 4096);
-  auto cache = kv::KvCache::Create(model::KvLayoutFor(m.config(), n_ctx));
+  auto cache = kv::KvCache::Create(model::KvLayoutFor(m.config(), n_ctx), o.kv_precision);
   if (!cache.ok()) return ReportError(cache.status());
   o.gen.stop_at_end_of_generation = !o.ignore_eos;
   base::ThreadPool pool(std::max(1, o.threads));
@@ -121,6 +122,7 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Compute threads (default: all cores)");
   cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (default: min(trained, 4096))");
+  AddKvTypeOption(*cmd, o->kv_precision);
   cmd->add_option("-b,--batch-size", o->gen.n_batch, "Prompt tokens per prefill chunk")
       ->capture_default_str();
   cmd->add_option("--temp", o->gen.sampler.temperature, "Temperature (0: greedy)")

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "base/status.h"
+#include "kv/kv_cache.h"
 
 namespace CLI {
 class App;
@@ -20,6 +21,9 @@ void AddProfileCommand(CLI::App& app, int& exit_code);
 void AddDemoCommand(CLI::App& app, int& exit_code);
 void AddPlanCommand(CLI::App& app, int& exit_code);
 void AddSimCommand(CLI::App& app, int& exit_code);
+
+// Adds --kv-type f16|f32: what the KV cache holds (f16 by default, as llama.cpp's cache).
+void AddKvTypeOption(CLI::App& cmd, kv::KvPrecision& precision);
 
 // Prints "error: <message>" to stderr and returns 1.
 int ReportError(const Status& status);

@@ -12,6 +12,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/ref/convert.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
@@ -86,6 +87,24 @@ HWY_INLINE void TransposeKeys(const float* k, int64_t stride, int64_t nk, int hd
     float* dst = kt + d * kKeyBlock;
     for (int64_t j = 0; j < nk; ++j) dst[j] = k[j * stride + d];
     for (int64_t j = nk; j < kKeyBlock; ++j) dst[j] = 0.0f;
+  }
+}
+
+// dst[j * hd + i] = src[j * stride + i] for j < n, i < hd: rows of IEEE half widened to float
+// (a key or value block of an f16 cache, read once from memory for all the rows that use it).
+HWY_INLINE void WidenRows(const uint16_t* src, int64_t stride, int64_t n, int hd, float* dst) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t j = 0; j < n; ++j) {
+    const uint16_t* row = src + j * stride;
+    float* out = dst + j * hd;
+    int64_t i = 0;
+    for (; i + lanes <= hd; i += lanes) {
+      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row + i))),
+                 df, out + i);
+    }
+    for (; i < hd; ++i) out[i] = Fp16ToF32(row[i]);
   }
 }
 
@@ -229,18 +248,33 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   const bool vec_values = hd % lanes == 0;
   const bool blocked = vec_values && n_rows >= 16 && kKeyBlock % HWY_LANES(float) == 0 &&
                        static_cast<size_t>(lanes) == HWY_LANES(float);
-  thread_local std::vector<float> m, l, o, s, kt;
+  thread_local std::vector<float> m, l, o, s, kt, kw, vw;
   m.assign(n_rows, -std::numeric_limits<float>::infinity());
   l.assign(n_rows, 0.0f);
   o.assign(n_rows * hd, 0.0f);
   s.resize(static_cast<size_t>(kRows) * kKeyBlock);
   if (blocked) kt.resize(static_cast<size_t>(hd) * kKeyBlock);
+  if (b.kv_f16) {
+    kw.resize(static_cast<size_t>(hd) * kKeyBlock);
+    vw.resize(static_cast<size_t>(hd) * kKeyBlock);
+  }
+  // Key and value rows of this block: in the cache (kv_stride apart), or widened from half into
+  // kw and vw (hd apart).
+  const int64_t stride = b.kv_f16 ? hd : kv_stride;
   const int64_t n_keys = b.pos + t1;  // the last token sees [0, pos + t1)
   for (int64_t k0 = 0; k0 < n_keys; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, n_keys - k0);
-    const float* kbase = b.k + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
-    if (blocked) TransposeKeys(kbase, kv_stride, nk, hd, kt.data());
-    const float* vbase = b.v + k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+    const int64_t first = k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+    const float* kbase = kw.data();
+    const float* vbase = vw.data();
+    if (b.kv_f16) {
+      WidenRows(static_cast<const uint16_t*>(b.k) + first, kv_stride, nk, hd, kw.data());
+      WidenRows(static_cast<const uint16_t*>(b.v) + first, kv_stride, nk, hd, vw.data());
+    } else {
+      kbase = static_cast<const float*>(b.k) + first;
+      vbase = static_cast<const float*>(b.v) + first;
+    }
+    if (blocked) TransposeKeys(kbase, stride, nk, hd, kt.data());
     // Rows kRows at a time when a head is whole vectors, else one at a time; a row's keys in this
     // block end at its causal limit.
     const int step = vec_values ? kRows : 1;
@@ -263,9 +297,9 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
       if (blocked) {
         BlockScores(qs, rows, kt.data(), hd, scale, s.data());
       } else if (vec_values) {
-        DotRows(qs, rows, kbase, kv_stride, n_max, hd, scale, s.data());
+        DotRows(qs, rows, kbase, stride, n_max, hd, scale, s.data());
       } else {
-        for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * kv_stride, hd) * scale;
+        for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * stride, hd) * scale;
       }
       for (int r = 0; r < rows; ++r) {
         float* sr = s.data() + r * kKeyBlock;
@@ -283,11 +317,11 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
         std::fill(sr + n, sr + n_max, 0.0f);  // keys past the limit weigh nothing
       }
       if (vec_values) {
-        BlockValues<kRows>(s.data(), rows, n_max, vbase, kv_stride, corr, os, hd);
+        BlockValues<kRows>(s.data(), rows, n_max, vbase, stride, corr, os, hd);
       } else {
         float c = corr[0];
         for (int64_t j = 0; j < n_row[0]; ++j) {
-          ScaleAxpy(c, s[j], vbase + j * kv_stride, os[0], hd);
+          ScaleAxpy(c, s[j], vbase + j * stride, os[0], hd);
           c = 1.0f;
         }
       }

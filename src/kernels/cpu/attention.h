@@ -13,11 +13,14 @@ namespace tandem::kernels::cpu {
 struct AttentionBatch {
   const float* q = nullptr;  // [n_tokens, n_heads, head_dim]
   int64_t n_tokens = 0;
-  int64_t pos = 0;           // position of query token 0; token t sees cache rows [0, pos + t]
-  const float* k = nullptr;  // [n_ctx, n_kv_heads, head_dim], rows [0, pos + n_tokens) valid
-  const float* v = nullptr;  // [n_ctx, n_kv_heads, head_dim]
+  int64_t pos = 0;  // position of query token 0; token t sees cache rows [0, pos + t]
+  // [n_ctx, n_kv_heads, head_dim], rows [0, pos + n_tokens) valid: float, or IEEE half bits
+  // (uint16_t) where kv_f16
+  const void* k = nullptr;
+  const void* v = nullptr;
   ref::AttentionShape shape;
   float* out = nullptr;  // [n_tokens, n_heads, head_dim]
+  bool kv_f16 = false;
 };
 
 // Same result as ref::Attention for each token (up to f32 rounding); tasks are (KV head, block of

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/ref/convert.h"
 #include "kernels/ref/quant.h"
 
 namespace tandem::kernels::ref {
@@ -76,8 +77,14 @@ void Rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p)
   }
 }
 
-void Attention(const float* q, const float* k, const float* v, int64_t n_pos,
-               const AttentionShape& s, float* scores, float* out) {
+namespace {
+
+inline float Widen(float x) { return x; }
+inline float Widen(uint16_t h) { return Fp16ToF32(h); }
+
+template <class T>
+void AttentionOver(const float* q, const T* k, const T* v, int64_t n_pos, const AttentionShape& s,
+                   float* scores, float* out) {
   const int group = s.n_heads / s.n_kv_heads;
   const int64_t kv_stride = static_cast<int64_t>(s.n_kv_heads) * s.head_dim;
   const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
@@ -85,9 +92,9 @@ void Attention(const float* q, const float* k, const float* v, int64_t n_pos,
     const int kvh = h / group;
     const float* qh = q + static_cast<int64_t>(h) * s.head_dim;
     for (int64_t t = 0; t < n_pos; ++t) {
-      const float* kt = k + t * kv_stride + static_cast<int64_t>(kvh) * s.head_dim;
+      const T* kt = k + t * kv_stride + static_cast<int64_t>(kvh) * s.head_dim;
       double dot = 0;
-      for (int d = 0; d < s.head_dim; ++d) dot += static_cast<double>(qh[d]) * kt[d];
+      for (int d = 0; d < s.head_dim; ++d) dot += static_cast<double>(qh[d]) * Widen(kt[d]);
       scores[t] = static_cast<float>(dot * scale);
     }
     Softmax(scores, n_pos);
@@ -95,11 +102,23 @@ void Attention(const float* q, const float* k, const float* v, int64_t n_pos,
     for (int d = 0; d < s.head_dim; ++d) {
       double acc = 0;
       for (int64_t t = 0; t < n_pos; ++t) {
-        acc += static_cast<double>(scores[t]) * v[t * kv_stride + kvh * s.head_dim + d];
+        acc += static_cast<double>(scores[t]) * Widen(v[t * kv_stride + kvh * s.head_dim + d]);
       }
       oh[d] = static_cast<float>(acc);
     }
   }
+}
+
+}  // namespace
+
+void Attention(const float* q, const float* k, const float* v, int64_t n_pos,
+               const AttentionShape& s, float* scores, float* out) {
+  AttentionOver(q, k, v, n_pos, s, scores, out);
+}
+
+void Attention(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_pos,
+               const AttentionShape& s, float* scores, float* out) {
+  AttentionOver(q, k, v, n_pos, s, scores, out);
 }
 
 }  // namespace tandem::kernels::ref

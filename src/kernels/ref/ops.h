@@ -57,5 +57,8 @@ struct AttentionShape {
 };
 void Attention(const float* q, const float* k, const float* v, int64_t n_pos,
                const AttentionShape& s, float* scores_scratch, float* out);
+// The same over an f16 cache: k and v hold IEEE half bits.
+void Attention(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_pos,
+               const AttentionShape& s, float* scores_scratch, float* out);
 
 }  // namespace tandem::kernels::ref
