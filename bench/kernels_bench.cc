@@ -11,6 +11,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/ref/convert.h"
 #include "kernels/ref/quant.h"
 
 namespace tandem::kernels {
@@ -181,20 +182,36 @@ BENCHMARK(BM_MatMul)
     ->Apply(MatMulOneThreadArgs)
     ->Unit(benchmark::kMillisecond);
 
-// args: tokens, context before them, threads (32 heads, 8 KV heads, head_dim 64)
+// args: tokens, context before them, threads, cache f16 (0/1) (32 heads, 8 KV heads, head_dim 64)
 void BM_CausalAttention(benchmark::State& state) {
   const int64_t n = state.range(0), pos = state.range(1);
+  const bool f16 = state.range(3) != 0;
   base::ThreadPool pool(static_cast<int>(state.range(2)));
   const ref::AttentionShape s{32, 8, 64};
   const std::vector<float> q = Random(n * 32 * 64), k = Random((pos + n) * 8 * 64),
                            v = Random((pos + n) * 8 * 64);
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  for (size_t i = 0; i < k.size(); ++i) k16[i] = F32ToFp16(k[i]);
+  for (size_t i = 0; i < v.size(); ++i) v16[i] = F32ToFp16(v[i]);
+  const void* kc = f16 ? static_cast<const void*>(k16.data()) : k.data();
+  const void* vc = f16 ? static_cast<const void*>(v16.data()) : v.data();
   std::vector<float> out(n * 32 * 64);
   for (auto _ : state) {
-    cpu::CausalAttention({q.data(), n, pos, k.data(), v.data(), s, out.data()}, pool);
+    cpu::CausalAttention({q.data(), n, pos, kc, vc, s, out.data(), f16}, pool);
     benchmark::DoNotOptimize(out.data());
   }
+  // The cache bytes one pass reads (every KV head's rows once).
+  state.counters["KV GB/s"] = benchmark::Counter(2.0 * (pos + n) * 8 * 64 * (f16 ? 2 : 4) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_CausalAttention)->Args({512, 0, 2})->Args({1, 640, 2})->UseRealTime();
+BENCHMARK(BM_CausalAttention)
+    ->Args({512, 0, 2, 0})
+    ->Args({512, 0, 2, 1})
+    ->Args({1, 640, 2, 0})
+    ->Args({1, 640, 2, 1})
+    ->Args({1, 8192, 2, 0})
+    ->Args({1, 8192, 2, 1})
+    ->UseRealTime();
 
 void BM_SwiGlu(benchmark::State& state) {
   std::vector<float> g = Random(state.range(0)), u = Random(state.range(0));

@@ -265,6 +265,21 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   for (int64_t k0 = 0; k0 < n_keys; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, n_keys - k0);
     const int64_t first = k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+    // This head's rows are a short piece of every cache row (kv_stride apart), which the hardware
+    // prefetchers follow poorly: ask for the next block's rows into L2 while this one is scored.
+    if (k0 + kKeyBlock < n_keys) {
+      const int elem = b.kv_f16 ? 2 : 4;
+      const int64_t row_bytes = int64_t{hd} * elem;
+      const auto* kn = static_cast<const char*>(b.k) + (first + kKeyBlock * kv_stride) * elem;
+      const auto* vn = static_cast<const char*>(b.v) + (first + kKeyBlock * kv_stride) * elem;
+      const int64_t n_next = std::min(kKeyBlock, n_keys - k0 - kKeyBlock);
+      for (int64_t j = 0; j < n_next; ++j) {
+        for (int64_t off = 0; off < row_bytes; off += 64) {
+          __builtin_prefetch(kn + j * kv_stride * elem + off, 0, 2);
+          __builtin_prefetch(vn + j * kv_stride * elem + off, 0, 2);
+        }
+      }
+    }
     const float* kbase = kw.data();
     const float* vbase = vw.data();
     if (b.kv_f16) {
