@@ -209,8 +209,10 @@ BENCHMARK(BM_CausalAttention)
     ->Args({512, 0, 2, 1})
     ->Args({1, 640, 2, 0})
     ->Args({1, 640, 2, 1})
+    ->Args({1, 4096, 2, 1})
     ->Args({1, 8192, 2, 0})
-    ->Args({1, 8192, 2, 1})
+    ->Args({1, 8192, 2, 1})  // beyond the LLC, as a whole model's cache is
+    ->Args({1, 16384, 2, 1})
     ->UseRealTime();
 
 void BM_SwiGlu(benchmark::State& state) {

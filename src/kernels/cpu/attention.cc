@@ -127,13 +127,63 @@ HWY_INLINE float MaxOf(const float* s, int64_t n) {
 // kRows rows (the 32 AVX-512 registers hold a 4-row tile; narrower targets take one row).
 constexpr int kRows = HWY_LANES(float) >= 16 ? 4 : 1;
 
+// Lane u of the result = the sum of the lanes of v[u], for the kN = lanes vectors v (clobbered):
+// pairs of vectors fold into one by adding their even and odd lanes, log2(kN) times, instead of
+// kN horizontal sums.
+#if HWY_TARGET != HWY_SCALAR
+template <size_t kN, class D, class V>
+HWY_INLINE V SumsOfLanes(D d, V (&v)[kN]) {
+#pragma GCC unroll 16
+  for (size_t n = kN; n > 1; n /= 2) {
+#pragma GCC unroll 16
+    for (size_t i = 0; i < n / 2; ++i) {
+      v[i] = hn::Add(hn::ConcatEven(d, v[2 * i + 1], v[2 * i]),
+                     hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]));
+    }
+  }
+  return v[0];
+}
+#endif
+
 // Scores of up to kRows query rows against keys [0, n) without a transposed block (decode: a few
-// rows): each key vector loaded serves every row, one horizontal sum per row and key.
+// rows): lanes keys at a time, each row's dot products with them folded by SumsOfLanes; the
+// keys left over one at a time, each key vector loaded serving every row.
 HWY_INLINE void DotRows(const float* const* q, int rows, const float* k, int64_t stride, int64_t n,
                         int hd, float scale, float* s) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  for (int64_t j = 0; j < n; ++j) {
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  constexpr size_t kN = HWY_LANES(float);
+  if constexpr (kN >= 4) {
+    if (static_cast<size_t>(lanes) == kN) {
+      const auto vs = hn::Set(df, scale);
+      for (; j + lanes <= n; j += lanes) {
+        for (int r = 0; r < rows; ++r) {
+          hn::Vec<decltype(df)> acc[kN];
+#pragma GCC unroll 16
+          for (size_t u = 0; u < kN; ++u) acc[u] = hn::Zero(df);
+          for (int64_t i = 0; i < hd; i += 4 * lanes) {  // up to 4 vectors of the row at a time
+            const int64_t w = std::min<int64_t>(4, (hd - i) / lanes);
+            hn::Vec<decltype(df)> qv[4];
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) qv[c] = c < w ? hn::LoadU(df, q[r] + i + c * lanes) : qv[0];
+            const float* p = k + j * stride + i;
+#pragma GCC unroll 16
+            for (size_t u = 0; u < kN; ++u, p += stride) {
+#pragma GCC unroll 4
+              for (int c = 0; c < 4; ++c) {
+                if (c < w) acc[u] = hn::MulAdd(qv[c], hn::LoadU(df, p + c * lanes), acc[u]);
+              }
+            }
+          }
+          hn::StoreU(hn::Mul(SumsOfLanes(df, acc), vs), df, s + r * kKeyBlock + j);
+        }
+      }
+    }
+  }
+#endif
+  for (; j < n; ++j) {
     const float* kj = k + j * stride;
     hn::Vec<decltype(df)> acc[kRows];
 #pragma GCC unroll 4
@@ -232,8 +282,20 @@ HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const float* v,
   }
 }
 
-// Query tokens [t0, t1) of the `group` heads that read KV head `kvh`.
-void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1) {
+// The online-softmax state of query tokens [t0, t1) of the `group` heads that read KV head `kvh`
+// (row = (token - t0) * group + head in group: running max m, sum l, unnormalised output o) takes
+// in keys [k_begin, k_end), each token's only up to its causal limit.
+// Where AttendKeys reads key and value rows: row j of the cache at (j - first) rows (kv_stride
+// elements each) from k and v, float or IEEE half.
+struct KvRows {
+  const void* k;
+  const void* v;
+  int64_t first;
+  bool f16;
+};
+
+void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0, int64_t t1,
+                int64_t k_begin, int64_t k_end, float* m, float* l, float* o) {
   const int hd = b.shape.head_dim;
   const int group = b.shape.n_heads / b.shape.n_kv_heads;
   const int64_t q_stride = static_cast<int64_t>(b.shape.n_heads) * hd;
@@ -248,31 +310,27 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   const bool vec_values = hd % lanes == 0;
   const bool blocked = vec_values && n_rows >= 16 && kKeyBlock % HWY_LANES(float) == 0 &&
                        static_cast<size_t>(lanes) == HWY_LANES(float);
-  thread_local std::vector<float> m, l, o, s, kt, kw, vw;
-  m.assign(n_rows, -std::numeric_limits<float>::infinity());
-  l.assign(n_rows, 0.0f);
-  o.assign(n_rows * hd, 0.0f);
+  thread_local std::vector<float> s, kt, kw, vw;
   s.resize(static_cast<size_t>(kRows) * kKeyBlock);
   if (blocked) kt.resize(static_cast<size_t>(hd) * kKeyBlock);
-  if (b.kv_f16) {
+  if (src.f16) {
     kw.resize(static_cast<size_t>(hd) * kKeyBlock);
     vw.resize(static_cast<size_t>(hd) * kKeyBlock);
   }
   // Key and value rows of this block: in the cache (kv_stride apart), or widened from half into
   // kw and vw (hd apart).
-  const int64_t stride = b.kv_f16 ? hd : kv_stride;
-  const int64_t n_keys = b.pos + t1;  // the last token sees [0, pos + t1)
-  for (int64_t k0 = 0; k0 < n_keys; k0 += kKeyBlock) {
-    const int64_t nk = std::min(kKeyBlock, n_keys - k0);
-    const int64_t first = k0 * kv_stride + static_cast<int64_t>(kvh) * hd;
+  const int64_t stride = src.f16 ? hd : kv_stride;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kKeyBlock) {
+    const int64_t nk = std::min(kKeyBlock, k_end - k0);
+    const int64_t first = (k0 - src.first) * kv_stride + static_cast<int64_t>(kvh) * hd;
     // This head's rows are a short piece of every cache row (kv_stride apart), which the hardware
     // prefetchers follow poorly: ask for the next block's rows into L2 while this one is scored.
-    if (k0 + kKeyBlock < n_keys) {
-      const int elem = b.kv_f16 ? 2 : 4;
+    if (k0 + kKeyBlock < k_end) {
+      const int elem = src.f16 ? 2 : 4;
       const int64_t row_bytes = int64_t{hd} * elem;
-      const auto* kn = static_cast<const char*>(b.k) + (first + kKeyBlock * kv_stride) * elem;
-      const auto* vn = static_cast<const char*>(b.v) + (first + kKeyBlock * kv_stride) * elem;
-      const int64_t n_next = std::min(kKeyBlock, n_keys - k0 - kKeyBlock);
+      const auto* kn = static_cast<const char*>(src.k) + (first + kKeyBlock * kv_stride) * elem;
+      const auto* vn = static_cast<const char*>(src.v) + (first + kKeyBlock * kv_stride) * elem;
+      const int64_t n_next = std::min(kKeyBlock, k_end - k0 - kKeyBlock);
       for (int64_t j = 0; j < n_next; ++j) {
         for (int64_t off = 0; off < row_bytes; off += 64) {
           __builtin_prefetch(kn + j * kv_stride * elem + off, 0, 2);
@@ -282,12 +340,12 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
     }
     const float* kbase = kw.data();
     const float* vbase = vw.data();
-    if (b.kv_f16) {
-      WidenRows(static_cast<const uint16_t*>(b.k) + first, kv_stride, nk, hd, kw.data());
-      WidenRows(static_cast<const uint16_t*>(b.v) + first, kv_stride, nk, hd, vw.data());
+    if (src.f16) {
+      WidenRows(static_cast<const uint16_t*>(src.k) + first, kv_stride, nk, hd, kw.data());
+      WidenRows(static_cast<const uint16_t*>(src.v) + first, kv_stride, nk, hd, vw.data());
     } else {
-      kbase = static_cast<const float*>(b.k) + first;
-      vbase = static_cast<const float*>(b.v) + first;
+      kbase = static_cast<const float*>(src.k) + first;
+      vbase = static_cast<const float*>(src.v) + first;
     }
     if (blocked) TransposeKeys(kbase, stride, nk, hd, kt.data());
     // Rows kRows at a time when a head is whole vectors, else one at a time; a row's keys in this
@@ -303,10 +361,10 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
         const int64_t row = row0 + r;
         const int64_t t = t0 + row / group;
         const int h = kvh * group + static_cast<int>(row % group);
-        n_row[r] = std::max<int64_t>(0, std::min(k0 + kKeyBlock, b.pos + t + 1) - k0);
+        n_row[r] = std::max<int64_t>(0, std::min(k0 + nk, b.pos + t + 1) - k0);
         n_max = std::max(n_max, n_row[r]);
         qs[r] = b.q + t * q_stride + static_cast<int64_t>(h) * hd;
-        os[r] = o.data() + row * hd;
+        os[r] = o + row * hd;
       }
       if (n_max == 0) continue;
       if (blocked) {
@@ -342,6 +400,20 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
       }
     }
   }
+}
+
+// Prefill: query tokens [t0, t1) of the heads that read KV head `kvh`, over all their keys.
+void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1) {
+  const int hd = b.shape.head_dim;
+  const int group = b.shape.n_heads / b.shape.n_kv_heads;
+  const int64_t q_stride = static_cast<int64_t>(b.shape.n_heads) * hd;
+  const int64_t n_rows = (t1 - t0) * group;
+  thread_local std::vector<float> m, l, o;
+  m.assign(n_rows, -std::numeric_limits<float>::infinity());
+  l.assign(n_rows, 0.0f);
+  o.assign(n_rows * hd, 0.0f);
+  AttendKeys(b, {b.k, b.v, 0, b.kv_f16}, kvh, t0, t1, 0, b.pos + t1, m.data(), l.data(),
+             o.data());  // token t1 - 1 sees all the keys
   for (int64_t row = 0; row < n_rows; ++row) {
     const int64_t t = t0 + row / group;
     const int h = kvh * group + static_cast<int>(row % group);
@@ -351,14 +423,110 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   }
 }
 
+// Decode: every query row (all tokens, all heads) over keys [k_begin, k_end), a key block at a
+// time with every KV head inside it, so the cache is read front to back (a head's own rows are
+// short pieces far apart). Rows are ordered (KV head, token, head in group); the state stays
+// unnormalised, for MergeKeySplits.
+void AttendKeySplitImpl(const AttentionBatch& b, int64_t k_begin, int64_t k_end, float* m, float* l,
+                        float* o) {
+  const int hd = b.shape.head_dim;
+  const int64_t n_rows = b.n_tokens * (b.shape.n_heads / b.shape.n_kv_heads);  // per KV head
+  const int64_t total = n_rows * b.shape.n_kv_heads;
+  std::fill(m, m + total, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + total, 0.0f);
+  std::fill(o, o + total * hd, 0.0f);
+  const int n_kvh = b.shape.n_kv_heads;
+  const int64_t kv_stride = int64_t{n_kvh} * hd;
+  const int64_t row_bytes = kv_stride * (b.kv_f16 ? 2 : 4);  // one token, every head
+  // An f16 block is widened whole, every head at once: one sequential read of the cache.
+  thread_local std::vector<float> kb, vb;
+  if (b.kv_f16) {
+    kb.resize(kKeyBlock * kv_stride);
+    vb.resize(kKeyBlock * kv_stride);
+  }
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kKeyBlock) {
+    const int64_t k1 = std::min(k0 + kKeyBlock, k_end);
+    KvRows src{b.k, b.v, 0, false};
+    if (b.kv_f16) {
+      WidenRows(static_cast<const uint16_t*>(b.k) + k0 * kv_stride, kv_stride, k1 - k0,
+                static_cast<int>(kv_stride), kb.data());
+      WidenRows(static_cast<const uint16_t*>(b.v) + k0 * kv_stride, kv_stride, k1 - k0,
+                static_cast<int>(kv_stride), vb.data());
+      src = {kb.data(), vb.data(), k0, false};
+    }
+    // Meanwhile the next block's rows (contiguous) come into L2, a share before each head.
+    const int64_t next_bytes = (std::min(k1 + kKeyBlock, k_end) - k1) * row_bytes;
+    const auto* kn = static_cast<const char*>(b.k) + k1 * row_bytes;
+    const auto* vn = static_cast<const char*>(b.v) + k1 * row_bytes;
+    for (int kvh = 0; kvh < n_kvh; ++kvh) {
+      for (int64_t off = next_bytes * kvh / n_kvh / 64 * 64; off < next_bytes * (kvh + 1) / n_kvh;
+           off += 64) {
+        __builtin_prefetch(kn + off, 0, 2);
+        __builtin_prefetch(vn + off, 0, 2);
+      }
+      const int64_t r = kvh * n_rows;
+      AttendKeys(b, src, kvh, 0, b.n_tokens, k0, k1, m + r, l + r, o + r * hd);
+    }
+  }
+}
+
 }  // namespace tandem::kernels::cpu::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace tandem::kernels::cpu {
 HWY_EXPORT(AttentionTaskImpl);
+HWY_EXPORT(AttendKeySplitImpl);
+
+namespace {
+
+// Decode over a long context: the keys split into ranges of whole kSplitKeys, one task each over
+// every head (AttendKeySplitImpl), and the ranges' softmax states merged.
+constexpr int64_t kSplitKeys = 256;
+
+void AttentionByKeySplits(const AttentionBatch& b, base::ThreadPool& pool) {
+  const int hd = b.shape.head_dim;
+  const int group = b.shape.n_heads / b.shape.n_kv_heads;
+  const int64_t n_keys = b.pos + b.n_tokens;
+  const int64_t units = (n_keys + kSplitKeys - 1) / kSplitKeys;
+  const int64_t n_splits = std::min<int64_t>(units, 2 * pool.size());
+  const int64_t rows = b.n_tokens * b.shape.n_heads;  // (KV head, token, head in group)
+  std::vector<float> m(n_splits * rows), l(n_splits * rows), o(n_splits * rows * hd);
+  pool.ParallelFor(n_splits, [&](int64_t i, int) {
+    const int64_t k0 = units * i / n_splits * kSplitKeys;
+    const int64_t k1 = std::min(n_keys, units * (i + 1) / n_splits * kSplitKeys);
+    HWY_DYNAMIC_DISPATCH(AttendKeySplitImpl)
+    (b, k0, k1, &m[i * rows], &l[i * rows], &o[i * rows * hd]);
+  });
+  const int64_t q_stride = int64_t{b.shape.n_heads} * hd, per_kvh = b.n_tokens * group;
+  std::vector<float> acc(hd);
+  for (int64_t r = 0; r < rows; ++r) {
+    float m_max = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n_splits; ++i) m_max = std::max(m_max, m[i * rows + r]);
+    float sum = 0;
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int64_t i = 0; i < n_splits; ++i) {
+      if (l[i * rows + r] == 0.0f) continue;  // a range wholly past this token's causal limit
+      const float w = std::exp(m[i * rows + r] - m_max);
+      sum += w * l[i * rows + r];
+      const float* oi = &o[(i * rows + r) * hd];
+      for (int d = 0; d < hd; ++d) acc[d] += w * oi[d];
+    }
+    const int64_t kvh = r / per_kvh, t = r % per_kvh / group;
+    const int64_t h = kvh * group + r % group;
+    float* out = b.out + t * q_stride + h * hd;
+    for (int d = 0; d < hd; ++d) out[d] = acc[d] / sum;
+  }
+}
+
+}  // namespace
 
 void CausalAttention(const AttentionBatch& b, base::ThreadPool& pool) {
+  // A decode step (a few query rows per KV head) over a long context: split by keys.
+  const int group = b.shape.n_heads / b.shape.n_kv_heads;
+  if (b.n_tokens * group < 16 && b.pos + b.n_tokens >= 4 * kSplitKeys) {
+    return AttentionByKeySplits(b, pool);
+  }
   // Query tokens per task: many, so that each transposed key block serves many rows; fewer
   // while that leaves under 4 tasks per thread.
   const int n_kvh = b.shape.n_kv_heads;
