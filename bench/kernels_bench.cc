@@ -200,6 +200,10 @@ void BM_CausalAttention(benchmark::State& state) {
     cpu::CausalAttention({q.data(), n, pos, kc, vc, s, out.data(), f16}, pool);
     benchmark::DoNotOptimize(out.data());
   }
+  // Causal attention FLOPs: 4 per (query head, visible key, dim): q·k and p·v.
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(4.0 * 32 * 64 * (n * pos + n * (n + 1) / 2.0) * 1e-9,
+                         benchmark::Counter::kIsIterationInvariantRate);
   // The cache bytes one pass reads (every KV head's rows once).
   state.counters["KV GB/s"] = benchmark::Counter(2.0 * (pos + n) * 8 * 64 * (f16 ? 2 : 4) * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
@@ -207,6 +211,7 @@ void BM_CausalAttention(benchmark::State& state) {
 BENCHMARK(BM_CausalAttention)
     ->Args({512, 0, 2, 0})
     ->Args({512, 0, 2, 1})
+    ->Args({2048, 0, 2, 1})
     ->Args({1, 640, 2, 0})
     ->Args({1, 640, 2, 1})
     ->Args({1, 4096, 2, 1})
