@@ -4,15 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/status.h"
 
 namespace tandem::kv {
 
-enum class KvPrecision { kF32, kF16 };
+// The values are the wire's (PrefillRequest.kv_type).
+enum class KvPrecision : uint8_t { kF32 = 1, kF16 = 2 };
 
 inline int ElemBytes(KvPrecision p) { return p == KvPrecision::kF16 ? 2 : 4; }
+inline std::optional<KvPrecision> KvPrecisionFromByte(uint8_t b) {
+  if (b == static_cast<uint8_t>(KvPrecision::kF32)) return KvPrecision::kF32;
+  if (b == static_cast<uint8_t>(KvPrecision::kF16)) return KvPrecision::kF16;
+  return std::nullopt;
+}
 
 struct KvLayout {
   int n_layers = 0;

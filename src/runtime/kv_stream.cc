@@ -186,6 +186,10 @@ StatusOr<transport::PrefillRequest> AcceptRequest(const model::LlamaModel& model
   if (req.codec != theirs.codec || req.tokens.empty()) {
     return SendError(conn, InvalidArgument("bad prefill request"));
   }
+  if (!kv::KvPrecisionFromByte(req.kv_type)) {
+    return SendError(conn, InvalidArgument("prefill request: unknown KV cache type " +
+                                           std::to_string(req.kv_type)));
+  }
   return req;
 }
 
@@ -210,7 +214,10 @@ StatusOr<ServedPrefill> ServePrefill(const model::LlamaModel& model, FrameConn& 
   ASSIGN_OR_RETURN(transport::PrefillRequest req, AcceptRequest(model, conn, opts));
   const kv::KvCodec codec = *kv::KvCodecFromByte(req.codec);
   const int64_t n = static_cast<int64_t>(req.tokens.size());
-  auto cache = kv::KvCache::Create(model::KvLayoutFor(model.config(), n), opts.kv_precision);
+  // The decode node's cache type: P's attention then reads the values D's will hold, and the
+  // tokens equal those of a prefill on D.
+  auto cache = kv::KvCache::Create(model::KvLayoutFor(model.config(), n),
+                                   *kv::KvPrecisionFromByte(req.kv_type));
   if (!cache.ok()) return SendError(conn, cache.status());
   conn.SetRateLimit(opts.link_bytes_per_s);
 
@@ -324,7 +331,10 @@ StatusOr<RemotePrefillResult> RemotePrefill(const model::LlamaModel& model,
                            " failed the cluster key proof (different cluster key?)");
   }
   RETURN_IF_ERROR(CheckSameModel(mine, theirs));
-  transport::PrefillRequest req{opts.request_id, opts.mode, static_cast<uint8_t>(opts.codec),
+  transport::PrefillRequest req{opts.request_id,
+                                opts.mode,
+                                static_cast<uint8_t>(opts.codec),
+                                static_cast<uint8_t>(cache.precision()),
                                 opts.chunk_tokens,
                                 std::vector<int32_t>(tokens.begin(), tokens.end())};
   req.proof = transport::ComputeProof(opts.cluster_key, kRequestLabel, theirs.nonce,

@@ -26,10 +26,9 @@ transport::Hello LocalHello(const model::LlamaModel& model, const std::string& n
 
 struct ServePrefillOptions {
   std::string node_id;
-  std::string cluster_key;      // empty: refuse remote work
-  DeviceEmulation emulation;    // pace each layer when enabled
-  double link_bytes_per_s = 0;  // token-bucket link shaping on the frames we send; 0: off
-  kv::KvPrecision kv_precision = kv::KvPrecision::kF16;  // must match the decode node's
+  std::string cluster_key;           // empty: refuse remote work
+  DeviceEmulation emulation;         // pace each layer when enabled
+  double link_bytes_per_s = 0;       // token-bucket link shaping on the frames we send; 0: off
   base::ThreadPool* pool = nullptr;  // compute threads (not owned); null: one thread
 };
 

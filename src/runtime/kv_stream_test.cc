@@ -6,6 +6,7 @@
 #include <cmath>
 #include <thread>
 
+#include "kernels/ref/convert.h"
 #include "model/forward.h"
 #include "runtime/request.h"
 
@@ -51,13 +52,14 @@ float MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
   return d;
 }
 
-kv::KvCache F16Cache(const model::LlamaModel& m) {
-  return std::move(kv::KvCache::Create(model::KvLayoutFor(m.config(), 32), kv::KvPrecision::kF16))
-      .value();
+kv::KvCache F16Cache(const model::LlamaModel& m,
+                     kv::KvPrecision precision = kv::KvPrecision::kF16) {
+  return std::move(kv::KvCache::Create(model::KvLayoutFor(m.config(), 32), precision)).value();
 }
 
-std::vector<float> LocalLogits(const model::LlamaModel& m) {
-  auto cache = kv::KvCache::Create(model::KvLayoutFor(m.config(), 32), kv::KvPrecision::kF16);
+std::vector<float> LocalLogits(const model::LlamaModel& m,
+                               kv::KvPrecision precision = kv::KvPrecision::kF16) {
+  auto cache = kv::KvCache::Create(model::KvLayoutFor(m.config(), 32), precision);
   model::Forward f(m, *cache);
   EXPECT_TRUE(f.Prefill(std::span(kPrompt).subspan(0, kPrompt.size() - 1), 0, nullptr).ok());
   return NextLogits(m, *cache);
@@ -97,6 +99,40 @@ TEST(KvStream, F16StreamGivesTheLocalLogitsAndEveryLayerArrives) {
       EXPECT_EQ(NextLogits(*m, cache), local);
     }
   }
+}
+
+// What a decode node with an f32 cache holds after a remote prefill over the F16 codec, computed
+// here: prompt[0, n-1) prefilled into a cache of `prefill_type`, every value then rounded through
+// half (the wire) into an f32 cache; the logits of the last prompt token on top.
+std::vector<float> F32AfterF16Wire(const model::LlamaModel& m, kv::KvPrecision prefill_type) {
+  auto p = F16Cache(m, prefill_type);
+  auto d = F16Cache(m, kv::KvPrecision::kF32);
+  model::Forward f(m, p);
+  EXPECT_TRUE(f.Prefill(std::span(kPrompt).subspan(0, kPrompt.size() - 1), 0, nullptr).ok());
+  const int64_t n = static_cast<int64_t>(kPrompt.size()) - 1, row = p.layout().row_elems();
+  std::vector<float> k(n * row), v(n * row);
+  for (int l = 0; l < p.layout().n_layers; ++l) {
+    p.ReadK(l, 0, n, k.data());
+    p.ReadV(l, 0, n, v.data());
+    for (float& x : k) x = kernels::Fp16ToF32(kernels::F32ToFp16(x));
+    for (float& x : v) x = kernels::Fp16ToF32(kernels::F32ToFp16(x));
+    d.Write(l, 0, n, k.data(), v.data());
+  }
+  return NextLogits(m, d);
+}
+
+// The request carries the decode node's cache type and the prefill node prefills into the same:
+// with an f32 cache on D, P's attention reads unrounded values too.
+TEST(KvStream, PrefillNodeTakesTheDecodeNodesCacheType) {
+  auto m = Load("stories260K.gguf");
+  Served s;
+  Serve(s, *m, {"prefill", kKey});
+  auto cache = F16Cache(*m, kv::KvPrecision::kF32);
+  auto r = Remote(*m, s, cache, kv::KvCodec::kF16, transport::PrefillMode::kStreamed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto remote = NextLogits(*m, cache);
+  EXPECT_EQ(remote, F32AfterF16Wire(*m, kv::KvPrecision::kF32));
+  EXPECT_NE(remote, F32AfterF16Wire(*m, kv::KvPrecision::kF16));
 }
 
 TEST(KvStream, Q8CodecMovesLogitsALittle) {

@@ -264,8 +264,8 @@ void Node::Impl::ServeData() {
     std::shared_ptr<transport::FrameConn> c = std::move(*conn);
     std::lock_guard<std::mutex> l(threads_mu);
     conn_threads.emplace_back([this, c] {
-      runtime::ServePrefillOptions so{opts.node_id,          opts.cluster_key,  opts.emulation,
-                                      opts.link_bytes_per_s, opts.kv_precision, pool.get()};
+      runtime::ServePrefillOptions so{opts.node_id, opts.cluster_key, opts.emulation,
+                                      opts.link_bytes_per_s, pool.get()};
       std::lock_guard<std::mutex> compute(compute_mu);
       SelfProfile::Busy busy(self.get());
       auto served = runtime::ServePrefill(*model, *c, so);

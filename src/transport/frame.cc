@@ -36,6 +36,7 @@ void PutRequestFields(ByteWriter& w, const PrefillRequest& r) {
   w.PutString(r.request_id);
   w.Put(static_cast<uint8_t>(r.mode));
   w.Put(r.codec);
+  w.Put(r.kv_type);
   w.Put(r.chunk_tokens);
   w.Put(static_cast<uint32_t>(r.tokens.size()));
   for (int32_t t : r.tokens) w.Put(t);
@@ -135,6 +136,7 @@ StatusOr<PrefillRequest> DecodePrefillRequest(std::span<const uint8_t> payload) 
   }
   req.mode = static_cast<PrefillMode>(mode);
   RETURN_IF_ERROR(r.Get(&req.codec));
+  RETURN_IF_ERROR(r.Get(&req.kv_type));
   RETURN_IF_ERROR(r.Get(&req.chunk_tokens));
   RETURN_IF_ERROR(r.Get(&n));
   if (n > kMaxPromptTokens) {

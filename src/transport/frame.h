@@ -20,7 +20,7 @@
 
 namespace tandem::transport {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;      // 2: PrefillRequest.kv_type
 inline constexpr uint32_t kFrameMagic = 0x314b4454;  // "TDK1" little-endian
 inline constexpr size_t kFrameHeaderBytes = 16;
 inline constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;  // one layer's K+V for a long prompt
@@ -63,6 +63,7 @@ struct PrefillRequest {
   std::string request_id;
   PrefillMode mode = PrefillMode::kStreamed;
   uint8_t codec = 0;
+  uint8_t kv_type = 0;          // kv::KvPrecision of D's cache: P prefills into the same
   uint32_t chunk_tokens = 0;    // prefill chunk; 0: the whole prompt in one chunk
   std::vector<int32_t> tokens;  // prompt tokens [0, n-1)
   Proof proof{};

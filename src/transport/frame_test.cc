@@ -33,12 +33,15 @@ TEST(Frame, EveryMessageRoundTrips) {
   r.request_id = "req-1";
   r.mode = PrefillMode::kAfterPrefill;
   r.codec = 1;
+  r.kv_type = 2;
   r.chunk_tokens = 64;
   r.tokens = {1, 2, 3, 400};
   auto r2 = DecodePrefillRequest(EncodePrefillRequest(r));
   ASSERT_TRUE(r2.ok());
   EXPECT_EQ(r2->tokens, r.tokens);
   EXPECT_EQ(r2->mode, PrefillMode::kAfterPrefill);
+  EXPECT_EQ(r2->kv_type, 2);
+  EXPECT_EQ(r2->chunk_tokens, 64u);
 
   KvLayerHeader k{3, 10, 20, 1, 4, 4, 111, 222};
   auto payload = EncodeKvLayerHeader(k);
