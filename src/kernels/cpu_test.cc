@@ -12,6 +12,7 @@
 #include "base/thread_pool.h"
 #include "hwy/targets.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/ref/convert.h"
 #include "kernels/ref/ops.h"
@@ -250,6 +251,47 @@ TEST(CpuAttention, MatchesReferenceOnEveryTarget) {
             << target << (f16 ? " f16" : " f32") << " heads=" << c.n_heads << "/" << c.n_kv_heads
             << " hd=" << c.head_dim << " pos=" << c.pos << " n=" << c.n_tokens;
       }
+    }
+  });
+}
+
+// The f16 cache's conversions give the reference's bits on every target: rounding to nearest
+// even (ties included), subnormals, overflow to infinity; and back, every finite half exactly.
+TEST(CpuConvert, HalfMatchesReferenceOnEveryTarget) {
+  std::mt19937 rng(7);
+  std::vector<float> values = {0.0f,
+                               -0.0f,
+                               1.0f + 1.0f / 2048,
+                               1.0f + 3.0f / 2048,
+                               65504.0f,
+                               65519.0f,
+                               65520.0f,
+                               -1e6f,
+                               6e-8f,
+                               2.98e-8f,
+                               1e-10f,
+                               INFINITY,
+                               -INFINITY,
+                               3.0517578e-5f};
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  for (float scale : {1e-7f, 1e-4f, 1.0f, 300.0f, 7e4f}) {
+    for (int i = 0; i < 200; ++i) values.push_back(d(rng) * scale);
+  }
+  values.push_back(0.5f);  // an odd count: the scalar tail too
+  std::vector<uint16_t> all_halves;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    if ((h & 0x7c00) != 0x7c00 || (h & 0x3ff) == 0) all_halves.push_back(static_cast<uint16_t>(h));
+  }
+  ForEachTarget([&](const std::string& target) {
+    std::vector<uint16_t> got(values.size());
+    cpu::F32ToF16(values.data(), static_cast<int64_t>(values.size()), got.data());
+    for (size_t i = 0; i < values.size(); ++i) {
+      ASSERT_EQ(got[i], F32ToFp16(values[i])) << target << " " << values[i];
+    }
+    std::vector<float> back(all_halves.size());
+    cpu::F16ToF32(all_halves.data(), static_cast<int64_t>(all_halves.size()), back.data());
+    for (size_t i = 0; i < all_halves.size(); ++i) {
+      ASSERT_EQ(back[i], Fp16ToF32(all_halves[i])) << target << " half " << all_halves[i];
     }
   });
 }

@@ -4,7 +4,7 @@
 #include <new>
 #include <string>
 
-#include "kernels/ref/convert.h"
+#include "kernels/cpu/elementwise.h"
 
 namespace tandem::kv {
 
@@ -49,13 +49,9 @@ const void* KvCache::V(int layer) const {
 namespace {
 
 void Store(const float* src, int64_t n, float* dst) { std::copy_n(src, n, dst); }
-void Store(const float* src, int64_t n, uint16_t* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = kernels::F32ToFp16(src[i]);
-}
+void Store(const float* src, int64_t n, uint16_t* dst) { kernels::cpu::F32ToF16(src, n, dst); }
 void Load(const float* src, int64_t n, float* dst) { std::copy_n(src, n, dst); }
-void Load(const uint16_t* src, int64_t n, float* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = kernels::Fp16ToF32(src[i]);
-}
+void Load(const uint16_t* src, int64_t n, float* dst) { kernels::cpu::F16ToF32(src, n, dst); }
 
 }  // namespace
 

@@ -76,19 +76,24 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 
 }  // namespace
 
-double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
-                            const ProgressFn& progress) {
-  constexpr int64_t kChunkFloats = 1 << 18;  // 1 MiB per task
-  const int64_t n = static_cast<int64_t>(bytes / sizeof(float));
-  const int64_t n_chunks = (n + kChunkFloats - 1) / kChunkFloats;
-  // Huge pages where the kernel allows, as the packed weights have them.
-  auto buffer = AlignedBuffer::Allocate(static_cast<uint64_t>(n) * sizeof(float));
-  if (!buffer.ok()) return 0;
-  float* buf = reinterpret_cast<float*>(buffer->data());
-  pool.ParallelFor(n_chunks, [&](int64_t c, int) {  // first touch from the threads that read
+constexpr int64_t kChunkFloats = 1 << 18;  // 1 MiB per task
+
+StatusOr<ReadBandwidthMeter> ReadBandwidthMeter::Create(base::ThreadPool& pool, uint64_t bytes) {
+  ReadBandwidthMeter m;
+  m.n_ = static_cast<int64_t>(bytes / sizeof(float));
+  ASSIGN_OR_RETURN(m.buffer_, AlignedBuffer::Allocate(static_cast<uint64_t>(m.n_) * sizeof(float)));
+  float* buf = reinterpret_cast<float*>(m.buffer_.data());
+  const int64_t n = m.n_;
+  pool.ParallelFor((n + kChunkFloats - 1) / kChunkFloats, [&](int64_t c, int) {
     const int64_t i0 = c * kChunkFloats, i1 = std::min(n, i0 + kChunkFloats);
-    std::fill(buf + i0, buf + i1, 1.0f);
+    std::fill(buf + i0, buf + i1, 1.0f);  // first touch from the threads that read
   });
+  return m;
+}
+
+double ReadBandwidthMeter::Measure(base::ThreadPool& pool, int reps, const ProgressFn& progress) {
+  const int64_t n = n_, n_chunks = (n + kChunkFloats - 1) / kChunkFloats;
+  const float* buf = reinterpret_cast<const float*>(buffer_.data());
   std::vector<float> sums(n_chunks);
   // Every read method, alternating; the ceiling is the fastest one's median.
   constexpr int kMethods = 4;  // SumFloatsImpl's
@@ -110,6 +115,12 @@ double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
   double best = 0;
   for (const auto& m : rates) best = std::max(best, Median(m));
   return best;
+}
+
+double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
+                            const ProgressFn& progress) {
+  auto meter = ReadBandwidthMeter::Create(pool, bytes);
+  return meter.ok() ? meter->Measure(pool, reps, progress) : 0;
 }
 
 StatusOr<double> MeasureGemm(WeightType type, const GemmShape& s, base::ThreadPool& pool, int reps,

@@ -8,6 +8,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/types.h"
 
 namespace tandem::kernels::cpu {
@@ -15,9 +16,23 @@ namespace tandem::kernels::cpu {
 // Called with a fraction in [0, 1] while a measurement runs (progress bars).
 using ProgressFn = std::function<void(double)>;
 
-// Read bandwidth in bytes/s: the median of `reps` passes summing a `bytes` buffer (make it far
-// larger than the last-level cache), split over the pool; the fastest of four ways to read it (one
-// or eight streams per thread, software prefetch into L1 or L2).
+// Read bandwidth in bytes/s over a buffer it keeps (so that measuring again, as `tandem bench`
+// does after every decode run, does not allocate and first-touch it again).
+class ReadBandwidthMeter {
+ public:
+  // A `bytes` buffer (make it far larger than the last-level cache) on huge pages where the
+  // kernel allows, first touched by the pool's threads.
+  static StatusOr<ReadBandwidthMeter> Create(base::ThreadPool& pool, uint64_t bytes);
+  // The median of `reps` passes summing the buffer, split over the pool; the fastest of four ways
+  // to read it (one or eight streams per thread, software prefetch into L1 or L2).
+  double Measure(base::ThreadPool& pool, int reps, const ProgressFn& progress = {});
+
+ private:
+  AlignedBuffer buffer_;
+  int64_t n_ = 0;  // floats
+};
+
+// One measurement with a meter of its own; 0 when the buffer cannot be allocated.
 double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,
                             const ProgressFn& progress = {});
 

@@ -9,6 +9,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/ref/convert.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tandem::kernels::cpu::HWY_NAMESPACE {
@@ -46,6 +47,41 @@ void RmsNormImpl(const float* x, const float* weight, int64_t n, float eps, floa
   for (; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+// Hardware conversions round to nearest even like the reference; Highway's emulation of them on
+// other targets need not, so those convert one value at a time.
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2) || HWY_TARGET == HWY_NEON
+#define TANDEM_HALF_CONVERSIONS 1
+#endif
+
+void F32ToF16Impl(const float* src, int64_t n, uint16_t* dst) {
+  int64_t i = 0;
+#ifdef TANDEM_HALF_CONVERSIONS
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, src + i)), dh,
+               reinterpret_cast<hwy::float16_t*>(dst + i));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = F32ToFp16(src[i]);
+}
+
+void F16ToF32Impl(const uint16_t* src, int64_t n, float* dst) {
+  int64_t i = 0;
+#ifdef TANDEM_HALF_CONVERSIONS
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))),
+               df, dst + i);
+  }
+#endif
+  for (; i < n; ++i) dst[i] = Fp16ToF32(src[i]);
+}
+#undef TANDEM_HALF_CONVERSIONS
+
 }  // namespace tandem::kernels::cpu::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -53,12 +89,20 @@ HWY_AFTER_NAMESPACE();
 namespace tandem::kernels::cpu {
 HWY_EXPORT(SwiGluImpl);
 HWY_EXPORT(RmsNormImpl);
+HWY_EXPORT(F32ToF16Impl);
+HWY_EXPORT(F16ToF32Impl);
 
 void SwiGlu(float* gate, const float* up, int64_t n) {
   HWY_DYNAMIC_DISPATCH(SwiGluImpl)(gate, up, n);
 }
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
   HWY_DYNAMIC_DISPATCH(RmsNormImpl)(x, weight, n, eps, out);
+}
+void F32ToF16(const float* src, int64_t n, uint16_t* dst) {
+  HWY_DYNAMIC_DISPATCH(F32ToF16Impl)(src, n, dst);
+}
+void F16ToF32(const uint16_t* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(F16ToF32Impl)(src, n, dst);
 }
 
 }  // namespace tandem::kernels::cpu
