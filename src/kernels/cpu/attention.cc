@@ -282,9 +282,6 @@ HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const float* v,
   }
 }
 
-// The online-softmax state of query tokens [t0, t1) of the `group` heads that read KV head `kvh`
-// (row = (token - t0) * group + head in group: running max m, sum l, unnormalised output o) takes
-// in keys [k_begin, k_end), each token's only up to its causal limit.
 // Where AttendKeys reads key and value rows: row j of the cache at (j - first) rows (kv_stride
 // elements each) from k and v, float or IEEE half.
 struct KvRows {
@@ -293,6 +290,10 @@ struct KvRows {
   int64_t first;
   bool f16;
 };
+
+// The online-softmax state of query tokens [t0, t1) of the `group` heads that read KV head `kvh`
+// (row = (token - t0) * group + head in group: running max m, sum l, unnormalised output o) takes
+// in keys [k_begin, k_end), each token's only up to its causal limit.
 
 void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0, int64_t t1,
                 int64_t k_begin, int64_t k_end, float* m, float* l, float* o) {
