@@ -294,7 +294,6 @@ struct KvRows {
 // The online-softmax state of query tokens [t0, t1) of the `group` heads that read KV head `kvh`
 // (row = (token - t0) * group + head in group: running max m, sum l, unnormalised output o) takes
 // in keys [k_begin, k_end), each token's only up to its causal limit.
-
 void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0, int64_t t1,
                 int64_t k_begin, int64_t k_end, float* m, float* l, float* o) {
   const int hd = b.shape.head_dim;
@@ -427,7 +426,7 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
 // Decode: every query row (all tokens, all heads) over keys [k_begin, k_end), a key block at a
 // time with every KV head inside it, so the cache is read front to back (a head's own rows are
 // short pieces far apart). Rows are ordered (KV head, token, head in group); the state stays
-// unnormalised, for MergeKeySplits.
+// unnormalised, for AttentionByKeySplits to merge.
 void AttendKeySplitImpl(const AttentionBatch& b, int64_t k_begin, int64_t k_end, float* m, float* l,
                         float* o) {
   const int hd = b.shape.head_dim;
