@@ -22,6 +22,14 @@ struct Served {
   StatusOr<ServedPrefill> result = Internal("not run");
 };
 
+// A prefill node's options: its name and cluster key, the rest default.
+ServePrefillOptions PrefillNode(const std::string& key) {
+  ServePrefillOptions o;
+  o.node_id = "prefill";
+  o.cluster_key = key;
+  return o;
+}
+
 // Serves one connection with `model` on a background thread.
 void Serve(Served& s, const model::LlamaModel& model, const ServePrefillOptions& opts) {
   s.listener = std::move(transport::FrameListener::Listen("127.0.0.1", 0)).value();
@@ -89,7 +97,7 @@ TEST(KvStream, F16StreamGivesTheLocalLogitsAndEveryLayerArrives) {
   for (auto mode : {transport::PrefillMode::kStreamed, transport::PrefillMode::kAfterPrefill}) {
     for (uint32_t chunk : {0u, 4u}) {
       Served s;
-      Serve(s, *m, {"prefill", kKey});
+      Serve(s, *m, PrefillNode(kKey));
       auto cache = F16Cache(*m);
       auto r = Remote(*m, s, cache, kv::KvCodec::kF16, mode, kKey, chunk);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -126,7 +134,7 @@ std::vector<float> F32AfterF16Wire(const model::LlamaModel& m, kv::KvPrecision p
 TEST(KvStream, PrefillNodeTakesTheDecodeNodesCacheType) {
   auto m = Load("stories260K.gguf");
   Served s;
-  Serve(s, *m, {"prefill", kKey});
+  Serve(s, *m, PrefillNode(kKey));
   auto cache = F16Cache(*m, kv::KvPrecision::kF32);
   auto r = Remote(*m, s, cache, kv::KvCodec::kF16, transport::PrefillMode::kStreamed);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -139,7 +147,7 @@ TEST(KvStream, Q8CodecMovesLogitsALittle) {
   auto m = Load("stories260K.gguf");
   const auto local = LocalLogits(*m);
   Served s;
-  Serve(s, *m, {"prefill", kKey});
+  Serve(s, *m, PrefillNode(kKey));
   auto cache = F16Cache(*m);
   auto r = Remote(*m, s, cache, kv::KvCodec::kQ8, transport::PrefillMode::kStreamed);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -154,7 +162,7 @@ TEST(KvStream, Q8CodecMovesLogitsALittle) {
 TEST(KvStream, WrongClusterKeyIsRefused) {
   auto m = Load("stories260K.gguf");
   Served s;
-  Serve(s, *m, {"prefill", kKey});
+  Serve(s, *m, PrefillNode(kKey));
   auto cache = kv::KvCache::Create(model::KvLayoutFor(m->config(), 32));
   auto r = Remote(*m, s, *cache, kv::KvCodec::kF16, transport::PrefillMode::kStreamed,
                   "another-key-0123456789");
@@ -166,7 +174,7 @@ TEST(KvStream, WrongClusterKeyIsRefused) {
 TEST(KvStream, NodeWithoutKeyRefusesRemoteWork) {
   auto m = Load("stories260K.gguf");
   Served s;
-  Serve(s, *m, {"prefill", ""});
+  Serve(s, *m, PrefillNode(""));
   auto cache = kv::KvCache::Create(model::KvLayoutFor(m->config(), 32));
   auto r = Remote(*m, s, *cache, kv::KvCodec::kF16, transport::PrefillMode::kStreamed);
   EXPECT_FALSE(r.ok());
@@ -178,7 +186,7 @@ TEST(KvStream, ModelFingerprintMismatchIsRefusedClearly) {
   auto decode = Load("stories260K.gguf");
   auto prefill = Load("stories260K-Q8_0.gguf");
   Served s;
-  Serve(s, *prefill, {"prefill", kKey});
+  Serve(s, *prefill, PrefillNode(kKey));
   auto cache = kv::KvCache::Create(model::KvLayoutFor(decode->config(), 32));
   auto r = Remote(*decode, s, *cache, kv::KvCodec::kF16, transport::PrefillMode::kStreamed);
   EXPECT_FALSE(r.ok());
@@ -193,14 +201,18 @@ TEST(Request, UnreachablePrefillNodeFallsBackWithTheReason) {
   spec.prompt = kPrompt;
   spec.gen.n_predict = 8;
   spec.gen.sampler.temperature = 0;
-  Placement p{PlacementMode::kStreamed};
+  Placement p;
+  p.mode = PlacementMode::kStreamed;
   p.prefill_host = "127.0.0.1";
   p.prefill_data_port = 1;  // nothing listens there
-  auto remote = RunRequest(*m, spec, p, {"decode", kKey});
+  NodeContext node;
+  node.node_id = "decode";
+  node.cluster_key = kKey;
+  auto remote = RunRequest(*m, spec, p, node);
   ASSERT_TRUE(remote.ok()) << remote.status().ToString();
   EXPECT_NE(remote->trace.fallback_reason.find("cannot connect"), std::string::npos)
       << remote->trace.fallback_reason;
-  auto local = RunRequest(*m, spec, Placement{}, {"decode", kKey});
+  auto local = RunRequest(*m, spec, Placement{}, node);
   EXPECT_EQ(remote->gen.generated, local->gen.generated);
 }
 

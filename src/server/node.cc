@@ -169,7 +169,12 @@ StatusOr<Decision> Node::Impl::AutoPlacement(int64_t prompt_tokens, int64_t gen_
                    p->node_id, addr);
       continue;
     }
-    PeerCandidate c{p->node_id, p->host, p->data_port, p->clock_offset_ns, p->rtt_ms / 1e3};
+    PeerCandidate c;
+    c.node_id = p->node_id;
+    c.host = p->host;
+    c.data_port = p->data_port;
+    c.clock_offset_ns = p->clock_offset_ns;
+    c.rtt_s = p->rtt_ms / 1e3;
     runtime::NodeProfile np;
     np.flops = p->flops;
     np.bandwidth = p->bandwidth;
@@ -338,7 +343,8 @@ void Node::Impl::Generate(const httplib::Request& req, httplib::Response& res) {
   const auto codec = kv::ParseKvCodec(pj.value("codec", "f16"));
   if (!codec) return JsonError(res, 400, "unknown KV codec (f16, q8)");
   spec.chunk_tokens = pj.value("chunk_tokens", 0u);
-  runtime::Placement placement{*mode};
+  runtime::Placement placement;
+  placement.mode = *mode;
   placement.codec = *codec;
   placement.reason = pj.value("reason", "requested by the client");
   std::string resolve_error;

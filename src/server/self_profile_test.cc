@@ -205,7 +205,9 @@ TEST(SelfProfile, ReMeasuresOnlyWhileNoRequestRuns) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(p.profile().source, "emulation");
-  if (kTimingBounds) EXPECT_NEAR(p.profile().flops / kFlops, 1.0, 0.10);
+  if (kTimingBounds) {
+    EXPECT_NEAR(p.profile().flops / kFlops, 1.0, 0.10);
+  }
   const planner::DeviceProfile d = p.Device();
   EXPECT_EQ(d.name, "in-process");
   EXPECT_EQ(d.peak_flops[0], p.profile().flops);

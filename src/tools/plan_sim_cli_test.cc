@@ -44,7 +44,9 @@ TEST(SimCli, ReproducesTheReferenceTable) {
     EXPECT_NEAR((*row)["generation_s"].get<double>(), w.generation_s, 0.05 * w.generation_s)
         << w.label;
     EXPECT_NEAR((*row)["total_s"].get<double>(), w.total_s, 0.05 * w.total_s) << w.label;
-    if (w.total_s == 2.32) EXPECT_NEAR((*row)["speedup"].get<double>(), 2.8, 0.14);
+    if (w.total_s == 2.32) {
+      EXPECT_NEAR((*row)["speedup"].get<double>(), 2.8, 0.14);
+    }
   }
   EXPECT_EQ(j["baseline"], "m3-ultra alone");
   EXPECT_EQ(j["plan"]["winner"], "dgx-spark → m3-ultra, streamed, F16 KV");
