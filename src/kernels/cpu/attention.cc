@@ -454,10 +454,12 @@ void AttendKeySplitImpl(const AttentionBatch& b, int64_t k_begin, int64_t k_end,
                 static_cast<int>(kv_stride), vb.data());
       src = {kb.data(), vb.data(), k0, false};
     }
-    // Meanwhile the next block's rows (contiguous) come into L2, a share before each head.
-    const int64_t next_bytes = (std::min(k1 + kKeyBlock, k_end) - k1) * row_bytes;
-    const auto* kn = static_cast<const char*>(b.k) + k1 * row_bytes;
-    const auto* vn = static_cast<const char*>(b.v) + k1 * row_bytes;
+    // Meanwhile the rows of the block after next (contiguous) come into L2, a share before each
+    // head (one block ahead was too late: 1.7–2.0 against 1.4–2.0 ms per layer at 8192 keys).
+    const int64_t k2 = std::min(k1 + kKeyBlock, k_end);
+    const int64_t next_bytes = (std::min(k2 + kKeyBlock, k_end) - k2) * row_bytes;
+    const auto* kn = static_cast<const char*>(b.k) + k2 * row_bytes;
+    const auto* vn = static_cast<const char*>(b.v) + k2 * row_bytes;
     for (int kvh = 0; kvh < n_kvh; ++kvh) {
       for (int64_t off = next_bytes * kvh / n_kvh / 64 * 64; off < next_bytes * (kvh + 1) / n_kvh;
            off += 64) {
