@@ -51,6 +51,21 @@ TEST(Cli, RunStreamsTextThenRates) {
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
 }
 
+// The cache's size as allocated (stories260K: 5 layers x K and V x 4 KV heads x 8 dims per token),
+// and a warning past the 2048 tokens the model was trained on.
+TEST(Cli, RunReportsTheKvCacheAndWarnsPastTheTrainedContext) {
+  const std::string cmd = "run -m " + kData + "/stories260K.gguf -p 'Once' -n 2 --temp 0";
+  const Result a = Tandem(cmd + " -c 1000");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_NE(a.err.find("KV cache: 1000 tokens, f16, 0.6 MiB"), std::string::npos) << a.err;
+  EXPECT_EQ(a.err.find("warning"), std::string::npos) << a.err;
+  const Result b = Tandem(cmd + " -c 4000 --kv-type f32");
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.err.find("KV cache: 4000 tokens, f32, 4.9 MiB"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("warning: context 4000 exceeds the 2048 tokens"), std::string::npos)
+      << b.err;
+}
+
 TEST(Cli, SameSeedSameTokens) {
   const std::string cmd = "run -m " + kData + "/stories260K.gguf -p 'Once' -n 24 --temp 1.0 --json";
   const auto a = nlohmann::json::parse(Tandem(cmd + " --seed 5").out);
