@@ -57,11 +57,11 @@ TEST(Cli, RunReportsTheKvCacheAndWarnsPastTheTrainedContext) {
   const std::string cmd = "run -m " + kData + "/stories260K.gguf -p 'Once' -n 2 --temp 0";
   const Result a = Tandem(cmd + " -c 1000");
   ASSERT_EQ(a.code, 0) << a.err;
-  EXPECT_NE(a.err.find("KV cache: 1000 tokens, f16, 0.6 MiB"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("KV cache:     1000 tokens, f16, 0.6 MiB"), std::string::npos) << a.err;
   EXPECT_EQ(a.err.find("warning"), std::string::npos) << a.err;
   const Result b = Tandem(cmd + " -c 4000 --kv-type f32");
   ASSERT_EQ(b.code, 0) << b.err;
-  EXPECT_NE(b.err.find("KV cache: 4000 tokens, f32, 4.9 MiB"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("KV cache:     4000 tokens, f32, 4.9 MiB"), std::string::npos) << b.err;
   EXPECT_NE(b.err.find("warning: context 4000 exceeds the 2048 tokens"), std::string::npos)
       << b.err;
 }

@@ -78,15 +78,20 @@ int RunRun(RunOptions o) {
   if (!text.ok()) return ReportError(text.status());
   const std::vector<int32_t> prompt = m.tokenizer().Encode(*text, true, o.chat);
   const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(m.config().n_ctx_train, 4096);
-  if (m.config().n_ctx_train > 0 && n_ctx > m.config().n_ctx_train) {
-    std::fprintf(stderr, "warning: context %lld exceeds the %lld tokens the model was trained on\n",
-                 static_cast<long long>(n_ctx), static_cast<long long>(m.config().n_ctx_train));
-  }
   auto cache = kv::KvCache::Create(model::KvLayoutFor(m.config(), n_ctx), o.kv_precision);
   if (!cache.ok()) return ReportError(cache.status());
-  std::fprintf(stderr, "KV cache: %lld tokens, %s, %.1f MiB\n", static_cast<long long>(n_ctx),
-               o.kv_precision == kv::KvPrecision::kF16 ? "f16" : "f32",
-               static_cast<double>(cache->bytes()) / (1 << 20));
+  // After a successful run (a failed one prints its one error line only): the cache, and whether
+  // the context went past the model's training.
+  auto report_context = [&] {
+    std::fprintf(stderr, "KV cache:   %6lld tokens, %s, %.1f MiB\n", static_cast<long long>(n_ctx),
+                 o.kv_precision == kv::KvPrecision::kF16 ? "f16" : "f32",
+                 static_cast<double>(cache->bytes()) / (1 << 20));
+    if (m.config().n_ctx_train > 0 && n_ctx > m.config().n_ctx_train) {
+      std::fprintf(stderr,
+                   "warning: context %lld exceeds the %lld tokens the model was trained on\n",
+                   static_cast<long long>(n_ctx), static_cast<long long>(m.config().n_ctx_train));
+    }
+  };
   o.gen.stop_at_end_of_generation = !o.ignore_eos;
   base::ThreadPool pool(std::max(1, o.threads));
   o.gen.forward.pool = &pool;
@@ -107,6 +112,7 @@ int RunRun(RunOptions o) {
   if (!r.ok()) return ReportError(r.status());
   if (o.json) {
     PrintJson(m, prompt, *r);
+    report_context();
     return 0;
   }
   std::printf("%s\n", (o.chat ? gen_out : out).Flush().c_str());
@@ -114,6 +120,7 @@ int RunRun(RunOptions o) {
                static_cast<long long>(r->n_prompt), r->prefill_s, r->prefill_tokens_per_s());
   std::fprintf(stderr, "generation: %6zu tokens in %8.3f s = %9.2f tokens/s\n", r->generated.size(),
                r->decode_s, r->decode_tokens_per_s());
+  report_context();
   return 0;
 }
 
