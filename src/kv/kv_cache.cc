@@ -56,13 +56,17 @@ void Load(const uint16_t* src, int64_t n, float* dst) { kernels::cpu::F16ToF32(s
 }  // namespace
 
 void KvCache::Write(int layer, int64_t t0, int64_t n, const float* k, const float* v) {
+  Put(k16_, k32_, layer, t0, n, k);
+  Put(v16_, v32_, layer, t0, n, v);
+}
+
+void KvCache::Put(std::vector<std::vector<uint16_t>>& half, std::vector<std::vector<float>>& full,
+                  int layer, int64_t t0, int64_t n, const float* rows) {
   const int64_t off = t0 * layout_.row_elems(), count = n * layout_.row_elems();
   if (precision_ == KvPrecision::kF16) {
-    Store(k, count, k16_[layer].data() + off);
-    Store(v, count, v16_[layer].data() + off);
+    Store(rows, count, half[layer].data() + off);
   } else {
-    Store(k, count, k32_[layer].data() + off);
-    Store(v, count, v32_[layer].data() + off);
+    Store(rows, count, full[layer].data() + off);
   }
 }
 

@@ -15,6 +15,7 @@ namespace tandem::kv {
 enum class KvPrecision : uint8_t { kF32 = 1, kF16 = 2 };
 
 inline int ElemBytes(KvPrecision p) { return p == KvPrecision::kF16 ? 2 : 4; }
+inline const char* KvPrecisionName(KvPrecision p) { return p == KvPrecision::kF16 ? "f16" : "f32"; }
 inline std::optional<KvPrecision> KvPrecisionFromByte(uint8_t b) {
   if (b == static_cast<uint8_t>(KvPrecision::kF32)) return KvPrecision::kF32;
   if (b == static_cast<uint8_t>(KvPrecision::kF16)) return KvPrecision::kF16;
@@ -61,6 +62,9 @@ class KvCache {
 
  private:
   KvCache(const KvLayout& layout, KvPrecision precision) : layout_(layout), precision_(precision) {}
+  // Write and ReadK/ReadV for one of K and V (its half and float layers).
+  void Put(std::vector<std::vector<uint16_t>>& half, std::vector<std::vector<float>>& full,
+           int layer, int64_t t0, int64_t n, const float* rows);
   void Read(const std::vector<std::vector<uint16_t>>& half,
             const std::vector<std::vector<float>>& full, int layer, int64_t t0, int64_t t1,
             float* out) const;
