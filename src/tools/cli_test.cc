@@ -64,6 +64,9 @@ TEST(Cli, RunReportsTheKvCacheAndWarnsPastTheTrainedContext) {
   EXPECT_NE(b.err.find("KV cache:     4000 tokens, f32, 4.9 MiB"), std::string::npos) << b.err;
   EXPECT_NE(b.err.find("warning: context 4000 exceeds the 2048 tokens"), std::string::npos)
       << b.err;
+  const Result c = Tandem(cmd + " --kv-type f8");
+  EXPECT_NE(c.code, 0);
+  EXPECT_NE(c.err.find("f8 not in {f16,f32}"), std::string::npos) << c.err;
 }
 
 TEST(Cli, SameSeedSameTokens) {

@@ -84,7 +84,7 @@ int RunRun(RunOptions o) {
   // the context went past the model's training.
   auto report_context = [&] {
     std::fprintf(stderr, "KV cache:   %6lld tokens, %s, %.1f MiB\n", static_cast<long long>(n_ctx),
-                 o.kv_precision == kv::KvPrecision::kF16 ? "f16" : "f32",
+                 kv::KvPrecisionName(o.kv_precision),
                  static_cast<double>(cache->bytes()) / (1 << 20));
     if (m.config().n_ctx_train > 0 && n_ctx > m.config().n_ctx_train) {
       std::fprintf(stderr,

@@ -1,6 +1,5 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include "tools/commands.h"
@@ -13,12 +12,17 @@ int ReportError(const Status& status) {
 }
 
 void AddKvTypeOption(CLI::App& cmd, kv::KvPrecision& precision) {
-  const std::map<std::string, kv::KvPrecision> types{{"f16", kv::KvPrecision::kF16},
-                                                     {"f32", kv::KvPrecision::kF32}};
   precision = kv::KvPrecision::kF16;
-  cmd.add_option("--kv-type", precision, "KV cache values: f16 (as llama.cpp) or f32")
-      ->transform(CLI::CheckedTransformer(types))
-      ->default_str("f16");
+  const auto f16 = kv::KvPrecisionName(kv::KvPrecision::kF16);
+  const auto f32 = kv::KvPrecisionName(kv::KvPrecision::kF32);
+  cmd.add_option_function<std::string>(
+         "--kv-type",
+         [&precision, f32](const std::string& name) {
+           precision = name == f32 ? kv::KvPrecision::kF32 : kv::KvPrecision::kF16;
+         },
+         "KV cache values: f16 (as llama.cpp) or f32")
+      ->check(CLI::IsMember({std::string(f16), std::string(f32)}))
+      ->default_str(f16);
 }
 
 }  // namespace tandem::tools
