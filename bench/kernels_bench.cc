@@ -2,6 +2,7 @@
 //   cmake --build build/release --target kernels_bench -j1 && build/release/kernels_bench
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -25,39 +26,52 @@ std::vector<float> Random(size_t n) {
   return v;
 }
 
+// Bytes of a rows x cols matrix of `type` as the CPU kernels read it: packed for this CPU where
+// it packs the type (as a loaded model has them), else the GGUF rows.
+uint64_t KernelBytes(WeightType type, int64_t rows, int64_t cols) {
+  return cpu::PacksWeights(type) ? cpu::PackedBytes(type, rows, cols) : RowBytes(type, cols) * rows;
+}
+
+// A rows x cols matrix of `type` written into dst (KernelBytes long, 64-byte aligned): one random
+// row quantized and repeated (speed does not depend on the values), then packed where the CPU
+// kernels pack the type; the returned MatRef reads it as they would.
+StatusOr<ref::MatRef> MakeMatrix(WeightType type, int64_t rows, int64_t cols, uint8_t* dst) {
+  const uint64_t row_bytes = RowBytes(type, cols);
+  const std::vector<float> src = Random(cols);
+  std::vector<uint8_t> w(row_bytes * rows);
+  RETURN_IF_ERROR(ref::QuantizeRow(type, src.data(), w.data(), cols));
+  for (int64_t r = 1; r < rows; ++r) std::copy_n(w.data(), row_bytes, &w[r * row_bytes]);
+  if (!cpu::PacksWeights(type)) {
+    std::copy(w.begin(), w.end(), dst);
+    return ref::MatRef{type, dst, rows, cols};
+  }
+  RETURN_IF_ERROR(
+      cpu::PackWeights({type, w.data(), rows, cols}, dst, KernelBytes(type, rows, cols)));
+  return ref::MatRef{type, nullptr, rows, cols, dst};  // the kernels read the packed copy only
+}
+
 // args: weight type id, rows, cols, tokens, threads, F16 through bf16 products (0/1)
 void BM_MatMul(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
   base::ThreadPool pool(static_cast<int>(state.range(4)));
-  const uint64_t row_bytes = RowBytes(type, cols);
-  std::vector<uint8_t> w(row_bytes * rows);
-  const std::vector<float> src = Random(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    if (!ref::QuantizeRow(type, src.data(), w.data() + r * row_bytes, cols).ok()) {
-      state.SkipWithError("cannot quantize");
-      return;
-    }
+  const uint64_t weight_bytes = KernelBytes(type, rows, cols);
+  auto buffer = cpu::AlignedBuffer::Allocate(weight_bytes);
+  if (!buffer.ok()) {
+    state.SkipWithError("cannot allocate");
+    return;
+  }
+  const auto m = MakeMatrix(type, rows, cols, buffer->data());
+  if (!m.ok()) {
+    state.SkipWithError(m.status().ToString().c_str());
+    return;
   }
   const std::vector<float> x = Random(n * cols);
   std::vector<float> y(n * rows);
-  ref::MatRef m{type, w.data(), rows, cols};
-  cpu::AlignedBuffer packed;  // as a loaded model has them
-  uint64_t weight_bytes = w.size();
-  if (cpu::PacksWeights(type)) {
-    auto buf = cpu::AlignedBuffer::Allocate(cpu::PackedBytes(type, rows, cols));
-    if (!buf.ok() || !cpu::PackWeights(m, buf->data(), buf->size()).ok()) {
-      state.SkipWithError("cannot pack");
-      return;
-    }
-    packed = std::move(*buf);
-    m.packed = packed.data();
-    weight_bytes = packed.size();
-  }
   cpu::MatMulOptions options;
   if (state.range(5) != 0) options.f16_prefill = cpu::F16Prefill::kBf16;
   for (auto _ : state) {
-    if (!cpu::MatMul(m, x.data(), n, y.data(), pool, options).ok()) {
+    if (!cpu::MatMul(*m, x.data(), n, y.data(), pool, options).ok()) {
       state.SkipWithError("MatMul failed");
     }
     benchmark::DoNotOptimize(y.data());
@@ -70,9 +84,10 @@ void BM_MatMul(benchmark::State& state) {
 }
 
 // args: weight type id, threads. One decode token's matrix-vector products through every layer
-// of a Llama-3.2-1B shape (q, k, v, o, gate, up, down; 16 layers; distinct buffers as in a loaded
-// model, so each comes from memory), without attention: what the per-call costs (dispatch, the
-// prefetch ramp at each matrix's start, the join) take from the bandwidth of one large matrix.
+// of a Llama-3.2-1B shape (q, k, v, o, gate, up, down; 16 layers; distinct matrices in one arena
+// as in a loaded model, so each comes from memory), without attention: what the per-call costs
+// (dispatch, the prefetch ramp at each matrix's start, the join) take from the bandwidth of one
+// large matrix.
 void BM_DecodeLayers(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   base::ThreadPool pool(static_cast<int>(state.range(1)));
@@ -82,12 +97,7 @@ void BM_DecodeLayers(benchmark::State& state) {
   const Shape shapes[] = {{2048, 2048}, {512, 2048},  {512, 2048}, {2048, 2048},
                           {8192, 2048}, {8192, 2048}, {2048, 8192}};
   // One arena, as a loaded model packs into (huge pages where the kernel allows).
-  const bool packs = cpu::PacksWeights(type);
-  auto size_of = [&](const Shape& s) {
-    const uint64_t n =
-        packs ? cpu::PackedBytes(type, s.rows, s.cols) : RowBytes(type, s.cols) * s.rows;
-    return (n + 63) / 64 * 64;
-  };
+  auto size_of = [&](const Shape& s) { return (KernelBytes(type, s.rows, s.cols) + 63) / 64 * 64; };
   uint64_t bytes = 0;
   for (const Shape& s : shapes) bytes += 16 * size_of(s);
   auto arena = cpu::AlignedBuffer::Allocate(bytes);
@@ -99,29 +109,13 @@ void BM_DecodeLayers(benchmark::State& state) {
   uint64_t offset = 0;
   for (int layer = 0; layer < 16; ++layer) {
     for (const Shape& s : shapes) {
-      const uint64_t row_bytes = RowBytes(type, s.cols);
-      const std::vector<float> src = Random(s.cols);
-      std::vector<uint8_t> w(row_bytes * s.rows);
-      if (!ref::QuantizeRow(type, src.data(), w.data(), s.cols).ok()) {
-        state.SkipWithError("cannot quantize");
+      const auto m = MakeMatrix(type, s.rows, s.cols, arena->data() + offset);
+      if (!m.ok()) {
+        state.SkipWithError(m.status().ToString().c_str());
         return;
       }
-      for (int64_t r = 1; r < s.rows; ++r) std::copy_n(w.data(), row_bytes, &w[r * row_bytes]);
-      uint8_t* dst = arena->data() + offset;
-      ref::MatRef m{type, dst, s.rows, s.cols};
-      if (packs) {
-        const ref::MatRef plain{type, w.data(), s.rows, s.cols};
-        if (!cpu::PackWeights(plain, dst, cpu::PackedBytes(type, s.rows, s.cols)).ok()) {
-          state.SkipWithError("cannot pack");
-          return;
-        }
-        m.data = nullptr;  // the kernels read the packed copy only
-        m.packed = dst;
-      } else {
-        std::copy(w.begin(), w.end(), dst);
-      }
+      mats.push_back(*m);
       offset += size_of(s);
-      mats.push_back(m);
     }
   }
   const std::vector<float> x = Random(8192);
