@@ -20,9 +20,9 @@ enum class Format { kQ8, kQ4, kQ5 };
 
 // Quant bytes per block and panel.
 template <Format F>
-constexpr int kBlockBytes = F == Format::kQ8   ? 512
-                            : F == Format::kQ4 ? 256
-                                               : 320;
+constexpr int kBlockBytes = QuantBytesPerBlock(F == Format::kQ8   ? WeightType::kQ8_0
+                                               : F == Format::kQ4 ? WeightType::kQ4_0
+                                                                  : WeightType::kQ5_0);
 
 template <Format F, int P, int T>
 TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_t cols,
@@ -31,7 +31,6 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
   const int64_t nb = cols / 32;
   __m512 sum[P][T];
   FillTile<P, T>(sum, _mm512_setzero_ps());
-  const uint8_t* scales = panel + nb * kBlockBytes<F>;
   // Decode: two accumulators per panel halve the chain of dependent vpdpbusd per block.
   constexpr bool kSplit = T == 1;
   for (int64_t b = 0; b < nb; ++b) {
@@ -46,11 +45,8 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
       }
     }
     const int8_t* xb = xq + b * 32;
-    const uint8_t* wb = panel + b * kBlockBytes<F>;
-    if constexpr (T <= 2) {  // decode: keep more of each panel in flight than the prefetchers do
-#pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) PrefetchAhead<kBlockBytes<F> / 64>(wb + p * stride);
-    }
+    const uint8_t* wb = panel + BlockQuantsOffset(b, kBlockBytes<F>);
+    const uint8_t* scales = panel + BlockScalesOffset(b, kBlockBytes<F>);
     if constexpr (F == Format::kQ8) {
 #pragma GCC unroll 16
       for (int g = 0; g < 8; ++g) {
@@ -114,7 +110,7 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       dw[p] = _mm512_cvtph_ps(_mm256_load_si256(
-          reinterpret_cast<const __m256i*>(scales + p * stride + b * kPanelRows * 2)));
+          reinterpret_cast<const __m256i*>(scales + p * stride)));
     }
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
@@ -149,10 +145,12 @@ struct Tile {
 
 }  // namespace
 
-// Prefill: 2 panels x 6 tokens; decode streams 4 (Q8_0) or 8 panels at once.
-void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6, 4>(a); }
-void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6, 8>(a); }
-void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6, 8>(a); }
+// Prefill: 2 panels x 6 tokens. Decode reads one panel after the other, front to back, with no
+// software prefetch: one stream per core, which the hardware prefetchers keep ahead of better than
+// several panels at once with prefetch instructions (their requests compete with the loads').
+void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6, 1>(a); }
+void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6, 1>(a); }
+void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6, 1>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 

@@ -14,14 +14,6 @@
 namespace tandem::kernels::cpu {
 namespace {
 
-// Quant bytes of one block of one panel (Q5_0: the Q4_0 nibbles, then 4 bytes of fifth bits per
-// row).
-int64_t QuantBytesPerBlock(WeightType type) {
-  return type == WeightType::kQ8_0   ? kPanelRows * 32
-         : type == WeightType::kQ5_0 ? kPanelRows * 20
-                                     : kPanelRows * 16;
-}
-
 template <class Block>
 void PackPanel(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   const int64_t nb = w.cols / 32;
@@ -31,17 +23,15 @@ void PackPanel(const ref::MatRef& w, int64_t panel, uint8_t* out) {
                                : kQ5 ? WeightType::kQ5_0
                                      : WeightType::kQ4_0;
   constexpr int kGroups = kQ8 ? 8 : 4;
-  const int64_t block_bytes = QuantBytesPerBlock(kType);
+  constexpr int kBlockBytes = QuantBytesPerBlock(kType);
   const uint64_t row_bytes = RowBytes(kType, w.cols);
-  uint8_t* quants = out;
-  auto* scales = reinterpret_cast<uint16_t*>(out + nb * block_bytes);
   for (int lane = 0; lane < kPanelRows; ++lane) {
     const int64_t r = panel * kPanelRows + lane;
     if (r >= w.rows) break;  // the buffer is zeroed: padding rows have zero quants and scales
     const auto* row = reinterpret_cast<const Block*>(w.data + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      scales[b * kPanelRows + lane] = row[b].d;
-      uint8_t* qb = quants + b * block_bytes;
+      std::memcpy(out + BlockScalesOffset(b, kBlockBytes) + lane * 2, &row[b].d, 2);
+      uint8_t* qb = out + BlockQuantsOffset(b, kBlockBytes);
       for (int g = 0; g < kGroups; ++g) {
         uint8_t* dst = qb + g * 64 + lane * 4;
         for (int i = 0; i < 4; ++i) {
@@ -134,9 +124,10 @@ uint64_t PanelStride(WeightType type, int64_t cols) {
   if (type == WeightType::kQ5_K) return static_cast<uint64_t>(cols / kQK_K) * Q5KPanel::kBytes;
   if (type == WeightType::kQ6_K) return static_cast<uint64_t>(cols / kQK_K) * Q6KPanel::kBytes;
   if (!IsPackable(type)) return 0;
-  const uint64_t nb = static_cast<uint64_t>(cols / 32);
-  const uint64_t bytes = nb * (QuantBytesPerBlock(type) + kPanelRows * 2);
-  return (bytes + 63) & ~uint64_t{63};
+  // Up to the end of the last block's quants (BlockQuantsOffset's multiples of 64).
+  const int64_t nb = cols / 32;
+  if (nb <= 0) return 0;
+  return BlockQuantsOffset(nb - 1, QuantBytesPerBlock(type)) + QuantBytesPerBlock(type);
 }
 
 uint64_t PackedBytes(WeightType type, int64_t rows, int64_t cols) {

@@ -7,14 +7,17 @@
 // one vpdpbusd advances 16 rows at once against 4 bytes of one token broadcast to every lane,
 // and the 16 rows' scales are one vector. Results land in lanes = rows: no horizontal sums.
 //
-// Panel p (rows 16p .. 16p+15, zero-padded past the last row), `PanelStride` bytes, 64-aligned:
-//   quants  [nb][group][16 rows][4 bytes]   nb = cols / 32 blocks
+// Panel p (rows 16p .. 16p+15, zero-padded past the last row), `PanelStride` bytes, 64-aligned, is
+// a run of chunks of kChunkBlocks blocks (the last may hold fewer), each one's scales first, so
+// that decode reads a panel front to back as one stream (the hardware prefetchers follow one
+// stream per core far better than a second one through a separate scales region):
+//   chunk   scales  [8 blocks][16 rows] fp16 (256 bytes, also in a short last chunk)
+//           quants  [blocks][group][16 rows][4 bytes]   nb = cols / 32 blocks in all
 //           Q8_0: 8 groups of 4 elements, each byte q + 128 (unsigned, for vpdpbusd)
 //           Q4_0: 4 groups; byte i of a group is the GGUF byte 4g + i: its low nibble is element
 //                 4g + i, its high nibble element 16 + 4g + i (unsigned 0..15 = q + 8)
 //           Q5_0: as Q4_0, then [16 rows][4 bytes]: byte g holds the fifth bits of elements
 //                 4g + i (bit i) and 16 + 4g + i (bit 4 + i) (unsigned 0..31 = q + 16)
-//   scales  [nb][16 rows] fp16, after all the quants
 // The +128 / +8 / +16 offsets are taken back on the activation side: sum (q_w + k) q_x = dot + k Σ
 // q_x, and k Σ q_x is one number per token and block.
 //
@@ -43,6 +46,29 @@
 namespace tandem::kernels::cpu {
 
 inline constexpr int kPanelRows = 16;
+
+// Where block b of a Q8_0/Q4_0/Q5_0 panel lies (the layout above), for `block_bytes` quant bytes
+// per block and panel (QuantBytesPerBlock).
+inline constexpr int kChunkBlocks = 8;
+inline constexpr int kChunkScaleBytes = kChunkBlocks * kPanelRows * 2;
+constexpr uint64_t ChunkBytes(int block_bytes) {
+  return kChunkScaleBytes + uint64_t{kChunkBlocks} * block_bytes;
+}
+constexpr uint64_t BlockScalesOffset(int64_t b, int block_bytes) {
+  return static_cast<uint64_t>(b / kChunkBlocks) * ChunkBytes(block_bytes) +
+         static_cast<uint64_t>(b % kChunkBlocks) * kPanelRows * 2;
+}
+constexpr uint64_t BlockQuantsOffset(int64_t b, int block_bytes) {
+  return static_cast<uint64_t>(b / kChunkBlocks) * ChunkBytes(block_bytes) + kChunkScaleBytes +
+         static_cast<uint64_t>(b % kChunkBlocks) * block_bytes;
+}
+// Quant bytes of one block of one panel: 512 (Q8_0), 256 (Q4_0), 320 (Q5_0: the Q4_0 nibbles,
+// then 4 bytes of fifth bits per row).
+constexpr int QuantBytesPerBlock(WeightType type) {
+  return type == WeightType::kQ8_0   ? kPanelRows * 32
+         : type == WeightType::kQ5_0 ? kPanelRows * 20
+                                     : kPanelRows * 16;
+}
 // Byte offsets inside one super-block of a K-quant panel (the layouts above).
 struct Q4KPanel {
   static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQuants = 320;

@@ -43,41 +43,47 @@ Weights MakeWeights(WeightType type, int64_t rows, int64_t cols, std::mt19937& r
   return m;
 }
 
-TEST(PackedWeights, LayoutOfOneQ8Block) {
-  // Row r, element k = (r + k) % 7 - 3 with scale 1: byte of (group g, lane r, i) is q + 128.
-  const int64_t rows = 17, cols = 64;
+TEST(PackedWeights, LayoutOfQ8Chunks) {
+  // 10 blocks per row: one chunk of 8, then a short chunk of 2. Row r, block b, element k =
+  // (r + 32 b + k) % 7 - 3 with scale r + 1 + b / 16: byte of (group g, lane r, i) is q + 128.
+  const int64_t rows = 17, nb = 10, cols = 32 * nb;
   std::vector<uint8_t> bytes(rows * RowBytes(WeightType::kQ8_0, cols));
   auto* blocks = reinterpret_cast<BlockQ8_0*>(bytes.data());
   for (int64_t r = 0; r < rows; ++r) {
-    for (int b = 0; b < 2; ++b) {
-      blocks[r * 2 + b].d = F32ToFp16(static_cast<float>(r + 1));
-      for (int k = 0; k < 32; ++k) blocks[r * 2 + b].qs[k] = (r + b * 32 + k) % 7 - 3;
+    for (int b = 0; b < nb; ++b) {
+      blocks[r * nb + b].d = F32ToFp16(static_cast<float>(r + 1) + b / 16.0f);
+      for (int k = 0; k < 32; ++k) blocks[r * nb + b].qs[k] = (r + b * 32 + k) % 7 - 3;
     }
   }
   const ref::MatRef w{WeightType::kQ8_0, bytes.data(), rows, cols};
   const uint64_t n = PackedBytes(WeightType::kQ8_0, rows, cols);
-  ASSERT_EQ(n, 2 * PanelStride(WeightType::kQ8_0, cols));
-  ASSERT_EQ(PanelStride(WeightType::kQ8_0, cols), 2u * (512 + 32));
+  const uint64_t stride = PanelStride(WeightType::kQ8_0, cols);
+  ASSERT_EQ(n, 2 * stride);
+  ASSERT_EQ(stride, (256u + 8 * 512) + (256 + 2 * 512));  // the short chunk keeps 256 scale bytes
   auto buf = AlignedBuffer::Allocate(n);
   ASSERT_TRUE(buf.ok());
   ASSERT_TRUE(PackWeights(w, buf->data(), n).ok());
   const uint8_t* p = buf->data();
-  for (int b = 0; b < 2; ++b) {
-    for (int g = 0; g < 8; ++g) {
-      for (int lane = 0; lane < 16; ++lane) {
+  for (int b = 0; b < nb; ++b) {
+    const uint64_t chunk = (b / 8) * (256 + 8 * 512);
+    const uint8_t* quants = p + chunk + 256 + (b % 8) * 512;
+    const auto* scales = reinterpret_cast<const uint16_t*>(p + chunk + (b % 8) * 32);
+    for (int lane = 0; lane < 16; ++lane) {
+      ASSERT_EQ(Fp16ToF32(scales[lane]), static_cast<float>(lane + 1) + b / 16.0f) << b;
+      for (int g = 0; g < 8; ++g) {
         for (int i = 0; i < 4; ++i) {
           const int q = (lane + b * 32 + 4 * g + i) % 7 - 3;
-          ASSERT_EQ(p[b * 512 + g * 64 + lane * 4 + i], static_cast<uint8_t>(q + 128));
+          ASSERT_EQ(quants[g * 64 + lane * 4 + i], static_cast<uint8_t>(q + 128)) << b;
         }
       }
     }
   }
-  const auto* scales = reinterpret_cast<const uint16_t*>(p + 2 * 512);
-  EXPECT_EQ(Fp16ToF32(scales[16 + 5]), 6.0f);  // block 1, row 5
   // Panel 1 holds row 16 and fifteen zero rows.
-  const uint8_t* p1 = p + PanelStride(WeightType::kQ8_0, cols);
-  EXPECT_EQ(p1[0], static_cast<uint8_t>((16 % 7 - 3) + 128));
-  EXPECT_EQ(p1[4], 0);
+  const uint8_t* p1 = p + stride;
+  EXPECT_EQ(p1[256], static_cast<uint8_t>((16 % 7 - 3) + 128));
+  EXPECT_EQ(p1[256 + 4], 0);
+  EXPECT_EQ(Fp16ToF32(reinterpret_cast<const uint16_t*>(p1)[0]), 17.0f);
+  EXPECT_EQ(reinterpret_cast<const uint16_t*>(p1)[1], 0);
   // Wrong size or type: an error, nothing written out of bounds.
   EXPECT_FALSE(PackWeights(w, buf->data(), n - 64).ok());
   EXPECT_FALSE(PackWeights({WeightType::kF16, bytes.data(), 1, 32}, buf->data(), n).ok());
@@ -141,7 +147,8 @@ void CheckPacked(WeightType type, const std::vector<Case>& cases, double toleran
 TEST(PackedWeights, KernelsMatchReference) {
   for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ5_0}) {
     if (!PacksWeights(type)) GTEST_SKIP() << "this CPU has no packed int8 kernels";
-    // Partial panels, an odd number of panels, token tails of 1..3, several token blocks.
+    // Partial panels, an odd number of panels, token tails of 1..3, several token blocks, short
+    // last chunks (10 and 19 blocks: 8 + 2, 8 + 8 + 3) in prefill and decode.
     CheckPacked(type,
                 {{1, 32, 1},
                  {16, 64, 4},
@@ -149,7 +156,9 @@ TEST(PackedWeights, KernelsMatchReference) {
                  {50, 256, 7},
                  {96, 128, 1},
                  {33, 2048, 300},
-                 {129, 64, 2}},
+                 {129, 64, 2},
+                 {20, 320, 3},
+                 {47, 608, 1}},
                 1e-2, 32);
   }
 }
