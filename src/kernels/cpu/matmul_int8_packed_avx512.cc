@@ -109,8 +109,8 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     __m512 dw[P];
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
-      dw[p] = _mm512_cvtph_ps(_mm256_load_si256(
-          reinterpret_cast<const __m256i*>(scales + p * stride)));
+      dw[p] =
+          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * stride)));
     }
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
