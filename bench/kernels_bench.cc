@@ -164,7 +164,7 @@ BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillise
 // busy machine disturbs less than wall time (rates are per CPU second).
 void MatMulOneThreadArgs(benchmark::internal::Benchmark* b) {
   for (auto t : {WeightType::kF16, WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
-                 WeightType::kQ6_K}) {
+                 WeightType::kQ5_K, WeightType::kQ6_K}) {
     b->Args({static_cast<int64_t>(t), 512, 2048, 256, 1, 0});
     b->Args({static_cast<int64_t>(t), 2048, 2048, 1, 1, 0});
     b->Args({static_cast<int64_t>(t), 16384, 4096, 1, 1, 0});  // weights far larger than the LLC

@@ -47,6 +47,9 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     const int8_t* xb = xq + b * 32;
     const uint8_t* wb = panel + BlockQuantsOffset(b, kBlockBytes<F>);
     const uint8_t* scales = panel + BlockScalesOffset(b, kBlockBytes<F>);
+    if constexpr (T == 1 && F != Format::kQ8) {  // Q8_0 showed no gain
+      if (b % kChunkBlocks == 0) TouchInOrder<kChunkScaleBytes>(scales);
+    }
     if constexpr (F == Format::kQ8) {
 #pragma GCC unroll 16
       for (int g = 0; g < 8; ++g) {

@@ -21,17 +21,10 @@
 namespace tandem::kernels::cpu::internal {
 namespace {
 
-// Decode (one token) prefetches, and loads each weight vector once (prefill loads some twice:
-// its register tile takes all the registers).
+// Decode (one token) loads each weight vector once (prefill loads some twice: its register tile
+// takes all the registers), and touches a super-block's lines in order first (TouchInOrder).
 template <int T>
 constexpr bool kDecodeTile = T == 1;
-
-// The scales ahead of P panels' super-blocks (kBytes from `sb`, panels `stride` apart).
-template <int P, int kBytes>
-TANDEM_TARGET_VNNI inline void PrefetchHeaders(const uint8_t* sb, uint64_t stride) {
-#pragma GCC unroll 16
-  for (int p = 0; p < P; ++p) PrefetchAhead<kBytes / 64>(sb + p * stride);
-}
 
 // Q4_K, and Q5_K (kQ5) whose fifth bits add 16 to the nibbles they belong to.
 template <bool kQ5, int P, int T>
@@ -43,13 +36,14 @@ struct Q4KTileOf {
     const int8_t* xq = a.xk.q + t0 * cols;
     const float* xd = a.xk.d + t0 * nb;
     const int16_t* xs = a.xk.s + t0 * (cols / 32);
-    constexpr bool kPrefetch = kDecodeTile<T>, kBothHalves = kDecodeTile<T>;
+    constexpr bool kBothHalves = kDecodeTile<T>;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512 sum[P][T];
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Layout::kBytes;
-      if constexpr (kPrefetch) PrefetchHeaders<P, Layout::kQuants>(sb, a.panel_stride);
+      // The header (Q5_K: and the fifth bits, read with every chunk).
+      if constexpr (kDecodeTile<T>) TouchInOrder<Layout::kQuants>(sb);
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Chunk j holds sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). Decode takes both
@@ -68,15 +62,11 @@ struct Q4KTileOf {
 #pragma GCC unroll 16
             for (int p = 0; p < P; ++p) {
               const uint8_t* line = sb + p * a.panel_stride + Layout::kQuants + j * 512 + g * 64;
-              if constexpr (kPrefetch) PrefetchAhead(line);
               const __m512i v = _mm512_load_si512(line);
               if (h0 == 0) w[0][p] = _mm512_and_si512(v, low4);
               if (h1 == 1) w[1][p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
               if constexpr (kQ5) {  // bit 2j (low nibbles) or 2j + 1 (high) of qh[4g + i]
                 const uint8_t* qh = sb + p * a.panel_stride + Layout::kQh + g * 64;
-                if constexpr (kPrefetch) {
-                  if (j == 0) PrefetchAhead(qh);
-                }
                 const __m512i bits = _mm512_load_si512(qh);
                 const __m512i sixteen = _mm512_set1_epi8(16);
 #pragma GCC unroll 2
@@ -157,12 +147,12 @@ struct Q6KTile {
     const int16_t* xs = a.xk.s + t0 * (cols / 16);
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const __m512i bits45 = _mm512_set1_epi8(0x30);
-    constexpr bool kPrefetch = kDecodeTile<T>;
     __m512 sum[P][T];
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q6KPanel::kBytes;
-      if constexpr (kPrefetch) PrefetchHeaders<P, Q6KPanel::kQuants>(sb, a.panel_stride);
+      // All of it: the quants too are read out of order within the super-block.
+      if constexpr (kDecodeTile<T>) TouchInOrder<Q6KPanel::kBytes>(sb);
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Sub-block s = 8 h + 2 k + gh holds elements 128 h + 32 k + 16 gh + [0, 16): groups
@@ -187,9 +177,6 @@ struct Q6KTile {
 #pragma GCC unroll 16
               for (int p = 0; p < P; ++p) {
                 const uint8_t* v = sb + p * a.panel_stride + Q6KPanel::kQuants + (h * 8 + g) * 192;
-                if constexpr (kPrefetch) {
-                  if (k == 0) PrefetchAhead<3>(v);
-                }
                 const __m512i ql = _mm512_load_si512(v + (k % 2) * 64);
                 const __m512i qh = _mm512_load_si512(v + 128);
                 const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
@@ -244,11 +231,10 @@ using Q4KTile = Q4KTileOf<false, P, T>;
 template <int P, int T>
 using Q5KTile = Q4KTileOf<true, P, T>;
 
-// Prefill: 2 panels x 4 tokens. Decode: Q4_K streams 8 panels at once; Q6_K, which spends more
-// instructions per byte, 4.
-void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 8>(a); }
-void GemmQ5_KPacked(const GemmArgs& a) { GemmPackedPanels<Q5KTile, 4, 8>(a); }
-void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 4>(a); }
+// Prefill: 2 panels x 4 tokens. Decode: one panel at a time.
+void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 1>(a); }
+void GemmQ5_KPacked(const GemmArgs& a) { GemmPackedPanels<Q5KTile, 4, 1>(a); }
+void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 1>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 

@@ -54,7 +54,7 @@ void PackPanel(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   }
 }
 
-// Q4_K, and Q5_K (Block = BlockQ5_K, Layout = Q5KPanel) with its fifth bits after the quants.
+// Q4_K, and Q5_K (Block = BlockQ5_K, Layout = Q5KPanel) with its fifth bits ahead of the quants.
 template <class Block, class Layout>
 void PackPanelQ4_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);

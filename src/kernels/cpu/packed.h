@@ -74,10 +74,11 @@ struct Q4KPanel {
   static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQuants = 320;
   static constexpr int kBytes = kQuants + 2048;
 };
-struct Q5KPanel {  // Q4_K's layout, then the fifth bits: [8 groups][16 rows][4 bytes] = GGUF qh[4g
-                   // + i]
-  static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQuants = 320;
-  static constexpr int kQh = kQuants + 2048, kBytes = kQh + 512;
+// Q4_K's header, then the fifth bits ([8 groups][16 rows][4 bytes] = GGUF qh[4g + i], read with
+// the first chunk of quants), then Q4_K's quants.
+struct Q5KPanel {
+  static constexpr int kScales = 0, kMins = 128, kD = 256, kDmin = 288, kQh = 320;
+  static constexpr int kQuants = kQh + 512, kBytes = kQuants + 2048;
 };
 struct Q6KPanel {
   static constexpr int kScales = 0, kD = 256, kQuants = 320, kBytes = kQuants + 3072;
