@@ -20,10 +20,8 @@ namespace tandem::kernels::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Sum of n floats read as kStreams sequential streams side by side (one line of each in turn),
-// with software prefetch 4 KiB ahead (as the decode kernels do: the hardware prefetchers alone
-// stop at page boundaries), into L1 (kLocality 3) or L2 (2). Which reads fastest depends on the
-// CPU's prefetchers and miss buffers: one stream per core can fall far short of what several
-// give (the packed decode kernels stream 4 to 8 panels at once).
+// with software prefetch 4 KiB ahead into L1 (kLocality 3) or L2 (2), or none (-1: the hardware
+// prefetchers alone). Which reads fastest depends on the CPU's prefetchers and miss buffers.
 template <int kLocality, int kStreams>
 float SumFloats(const float* p, int64_t n) {
   const hn::ScalableTag<float> df;
@@ -37,7 +35,7 @@ float SumFloats(const float* p, int64_t n) {
   for (int64_t i = 0; i < part; i += kLine) {
     for (int s = 0; s < kStreams; ++s) {
       const float* q = p + s * part + i;
-      __builtin_prefetch(q + kAhead, 0, kLocality);
+      if constexpr (kLocality >= 0) __builtin_prefetch(q + kAhead, 0, kLocality);
       for (int64_t j = 0; j < kLine; j += lanes) acc[s] = hn::Add(acc[s], hn::LoadU(df, q + j));
     }
   }
@@ -47,13 +45,15 @@ float SumFloats(const float* p, int64_t n) {
   return sum;
 }
 
-// The read methods MeasureReadBandwidth tries: {1, 8} streams x prefetch into {L1, L2}.
+// The read methods MeasureReadBandwidth tries: {1, 8} streams x prefetch into {L1, L2}, and one
+// stream without prefetch instructions.
 float SumFloatsImpl(const float* p, int64_t n, int method) {
   switch (method) {
     case 0: return SumFloats<3, 1>(p, n);
     case 1: return SumFloats<2, 1>(p, n);
     case 2: return SumFloats<3, 8>(p, n);
-    default: return SumFloats<2, 8>(p, n);
+    case 3: return SumFloats<2, 8>(p, n);
+    default: return SumFloats<-1, 1>(p, n);
   }
 }
 
@@ -96,7 +96,7 @@ double ReadBandwidthMeter::Measure(base::ThreadPool& pool, int reps, const Progr
   const float* buf = reinterpret_cast<const float*>(buffer_.data());
   std::vector<float> sums(n_chunks);
   // Every read method, alternating; the ceiling is the fastest one's median.
-  constexpr int kMethods = 4;  // SumFloatsImpl's
+  constexpr int kMethods = 5;  // SumFloatsImpl's
   std::vector<double> rates[kMethods];
   for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up and is not counted
     for (int method = 0; method < kMethods; ++method) {

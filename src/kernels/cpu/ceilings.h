@@ -23,8 +23,9 @@ class ReadBandwidthMeter {
   // A `bytes` buffer (make it far larger than the last-level cache) on huge pages where the
   // kernel allows, first touched by the pool's threads.
   static StatusOr<ReadBandwidthMeter> Create(base::ThreadPool& pool, uint64_t bytes);
-  // The median of `reps` passes summing the buffer, split over the pool; the fastest of four ways
-  // to read it (one or eight streams per thread, software prefetch into L1 or L2).
+  // The median of `reps` passes summing the buffer, split over the pool; the fastest of five ways
+  // to read it (one or eight streams per thread, software prefetch into L1 or L2; one stream
+  // without prefetch instructions).
   double Measure(base::ThreadPool& pool, int reps, const ProgressFn& progress = {});
 
  private:
