@@ -241,10 +241,21 @@ HWY_INLINE void BlockScores(const float* const* q, int rows, const float* kt, in
 }
 
 // For up to R rows r: o_r[0, hd) = o_r * c[r] + sum_j p[r * kKeyBlock + j] * V[j], j < n;
-// V rows `stride` floats apart; hd a multiple of the vector length. Each V vector loaded serves
-// every row.
-template <int R>
-HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const float* v, int64_t stride,
+// V rows `stride` elements apart, float or IEEE half (VT = uint16_t: widened in registers, so
+// decode reads an f16 cache's values once, with no widened copy); hd a multiple of the vector
+// length. Each V vector loaded serves every row.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadRow(D df, const float* p) {
+  return hn::LoadU(df, p);
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadRow(D df, const uint16_t* p) {
+  const hn::Rebind<hwy::float16_t, D> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+
+template <int R, class VT>
+HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const VT* v, int64_t stride,
                             const float* c, float* const* o, int hd) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
@@ -260,10 +271,10 @@ HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const float* v,
       }
     }
     for (int64_t j = 0; j < n; ++j) {
-      const float* vr = v + j * stride + i;
+      const VT* vr = v + j * stride + i;
       hn::Vec<decltype(df)> vv[4];
 #pragma GCC unroll 4
-      for (int u = 0; u < 4; ++u) vv[u] = u < w ? hn::LoadU(df, vr + u * lanes) : hn::Zero(df);
+      for (int u = 0; u < 4; ++u) vv[u] = u < w ? LoadRow(df, vr + u * lanes) : hn::Zero(df);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const auto pj = hn::Set(df, r < rows ? p[r * kKeyBlock + j] : 0.0f);
@@ -288,7 +299,7 @@ struct KvRows {
   const void* k;
   const void* v;
   int64_t first;
-  bool f16;
+  bool k_f16, v_f16;
 };
 
 // The online-softmax state of query tokens [t0, t1) of the `group` heads that read KV head `kvh`
@@ -313,41 +324,50 @@ void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0,
   thread_local std::vector<float> s, kt, kw, vw;
   s.resize(static_cast<size_t>(kRows) * kKeyBlock);
   if (blocked) kt.resize(static_cast<size_t>(hd) * kKeyBlock);
-  if (src.f16) {
-    kw.resize(static_cast<size_t>(hd) * kKeyBlock);
-    vw.resize(static_cast<size_t>(hd) * kKeyBlock);
-  }
+  // Half values are read in place (widened in registers) when a decode step's few rows use each
+  // once; prefill, whose row groups each read the block, widens them once into vw.
+  const bool v_in_place = src.v_f16 && vec_values && !blocked;
+  if (src.k_f16) kw.resize(static_cast<size_t>(hd) * kKeyBlock);
+  if (src.v_f16 && !v_in_place) vw.resize(static_cast<size_t>(hd) * kKeyBlock);
   // Key and value rows of this block: in the cache (kv_stride apart), or widened from half into
   // kw and vw (hd apart).
-  const int64_t stride = src.f16 ? hd : kv_stride;
+  const int64_t k_stride = src.k_f16 ? hd : kv_stride;
+  const int64_t v_stride = src.v_f16 && !v_in_place ? hd : kv_stride;
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, k_end - k0);
     const int64_t first = (k0 - src.first) * kv_stride + static_cast<int64_t>(kvh) * hd;
     // This head's rows are a short piece of every cache row (kv_stride apart), which the hardware
     // prefetchers follow poorly: ask for the next block's rows into L2 while this one is scored.
     if (k0 + kKeyBlock < k_end) {
-      const int elem = src.f16 ? 2 : 4;
-      const int64_t row_bytes = int64_t{hd} * elem;
-      const auto* kn = static_cast<const char*>(src.k) + (first + kKeyBlock * kv_stride) * elem;
-      const auto* vn = static_cast<const char*>(src.v) + (first + kKeyBlock * kv_stride) * elem;
+      const int k_elem = src.k_f16 ? 2 : 4, v_elem = src.v_f16 ? 2 : 4;
+      const auto* kn = static_cast<const char*>(src.k) + (first + kKeyBlock * kv_stride) * k_elem;
+      const auto* vn = static_cast<const char*>(src.v) + (first + kKeyBlock * kv_stride) * v_elem;
       const int64_t n_next = std::min(kKeyBlock, k_end - k0 - kKeyBlock);
       for (int64_t j = 0; j < n_next; ++j) {
-        for (int64_t off = 0; off < row_bytes; off += 64) {
-          __builtin_prefetch(kn + j * kv_stride * elem + off, 0, 2);
-          __builtin_prefetch(vn + j * kv_stride * elem + off, 0, 2);
+        for (int64_t off = 0; off < int64_t{hd} * k_elem; off += 64) {
+          __builtin_prefetch(kn + j * kv_stride * k_elem + off, 0, 2);
+        }
+        for (int64_t off = 0; off < int64_t{hd} * v_elem; off += 64) {
+          __builtin_prefetch(vn + j * kv_stride * v_elem + off, 0, 2);
         }
       }
     }
     const float* kbase = kw.data();
     const float* vbase = vw.data();
-    if (src.f16) {
+    const uint16_t* vhalf = nullptr;
+    if (src.k_f16) {
       WidenRows(static_cast<const uint16_t*>(src.k) + first, kv_stride, nk, hd, kw.data());
-      WidenRows(static_cast<const uint16_t*>(src.v) + first, kv_stride, nk, hd, vw.data());
     } else {
       kbase = static_cast<const float*>(src.k) + first;
+    }
+    if (v_in_place) {
+      vhalf = static_cast<const uint16_t*>(src.v) + first;
+    } else if (src.v_f16) {
+      WidenRows(static_cast<const uint16_t*>(src.v) + first, kv_stride, nk, hd, vw.data());
+    } else {
       vbase = static_cast<const float*>(src.v) + first;
     }
-    if (blocked) TransposeKeys(kbase, stride, nk, hd, kt.data());
+    if (blocked) TransposeKeys(kbase, k_stride, nk, hd, kt.data());
     // Rows kRows at a time when a head is whole vectors, else one at a time; a row's keys in this
     // block end at its causal limit.
     const int step = vec_values ? kRows : 1;
@@ -370,9 +390,9 @@ void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0,
       if (blocked) {
         BlockScores(qs, rows, kt.data(), hd, scale, s.data());
       } else if (vec_values) {
-        DotRows(qs, rows, kbase, stride, n_max, hd, scale, s.data());
+        DotRows(qs, rows, kbase, k_stride, n_max, hd, scale, s.data());
       } else {
-        for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * stride, hd) * scale;
+        for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * k_stride, hd) * scale;
       }
       for (int r = 0; r < rows; ++r) {
         float* sr = s.data() + r * kKeyBlock;
@@ -389,12 +409,14 @@ void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0,
         m[row] = m_new;
         std::fill(sr + n, sr + n_max, 0.0f);  // keys past the limit weigh nothing
       }
-      if (vec_values) {
-        BlockValues<kRows>(s.data(), rows, n_max, vbase, stride, corr, os, hd);
+      if (vhalf != nullptr) {
+        BlockValues<kRows>(s.data(), rows, n_max, vhalf, v_stride, corr, os, hd);
+      } else if (vec_values) {
+        BlockValues<kRows>(s.data(), rows, n_max, vbase, v_stride, corr, os, hd);
       } else {
         float c = corr[0];
         for (int64_t j = 0; j < n_row[0]; ++j) {
-          ScaleAxpy(c, s[j], vbase + j * stride, os[0], hd);
+          ScaleAxpy(c, s[j], vbase + j * v_stride, os[0], hd);
           c = 1.0f;
         }
       }
@@ -412,7 +434,7 @@ void AttentionTaskImpl(const AttentionBatch& b, int kvh, int64_t t0, int64_t t1)
   m.assign(n_rows, -std::numeric_limits<float>::infinity());
   l.assign(n_rows, 0.0f);
   o.assign(n_rows * hd, 0.0f);
-  AttendKeys(b, {b.k, b.v, 0, b.kv_f16}, kvh, t0, t1, 0, b.pos + t1, m.data(), l.data(),
+  AttendKeys(b, {b.k, b.v, 0, b.kv_f16, b.kv_f16}, kvh, t0, t1, 0, b.pos + t1, m.data(), l.data(),
              o.data());  // token t1 - 1 sees all the keys
   for (int64_t row = 0; row < n_rows; ++row) {
     const int64_t t = t0 + row / group;
@@ -438,21 +460,17 @@ void AttendKeySplitImpl(const AttentionBatch& b, int64_t k_begin, int64_t k_end,
   const int n_kvh = b.shape.n_kv_heads;
   const int64_t kv_stride = int64_t{n_kvh} * hd;
   const int64_t row_bytes = kv_stride * (b.kv_f16 ? 2 : 4);  // one token, every head
-  // An f16 block is widened whole, every head at once: one sequential read of the cache.
-  thread_local std::vector<float> kb, vb;
-  if (b.kv_f16) {
-    kb.resize(kKeyBlock * kv_stride);
-    vb.resize(kKeyBlock * kv_stride);
-  }
+  // An f16 key block is widened whole, every head at once: one sequential read of the cache.
+  // Values are read in place (AttendKeys widens them in registers).
+  thread_local std::vector<float> kb;
+  if (b.kv_f16) kb.resize(kKeyBlock * kv_stride);
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kKeyBlock) {
     const int64_t k1 = std::min(k0 + kKeyBlock, k_end);
-    KvRows src{b.k, b.v, 0, false};
+    KvRows src{b.k, b.v, 0, false, false};
     if (b.kv_f16) {
       WidenRows(static_cast<const uint16_t*>(b.k) + k0 * kv_stride, kv_stride, k1 - k0,
                 static_cast<int>(kv_stride), kb.data());
-      WidenRows(static_cast<const uint16_t*>(b.v) + k0 * kv_stride, kv_stride, k1 - k0,
-                static_cast<int>(kv_stride), vb.data());
-      src = {kb.data(), vb.data(), k0, false};
+      src = {kb.data(), static_cast<const uint16_t*>(b.v) + k0 * kv_stride, k0, false, true};
     }
     // Meanwhile the rows of the block after next (contiguous) come into L2, a share before each
     // head (one block ahead was too late: 1.7–2.0 against 1.4–2.0 ms per layer at 8192 keys).
