@@ -148,9 +148,10 @@ struct Tile {
 
 }  // namespace
 
-// Prefill: 2 panels x 6 tokens. Decode reads one panel after the other, front to back, with no
-// software prefetch: one stream per core, which the hardware prefetchers keep ahead of better than
-// several panels at once with prefetch instructions (their requests compete with the loads').
+// Prefill: 2 panels x 6 tokens. Decode reads one panel after the other, front to back, without
+// prefetching ahead: one stream per core, which the hardware prefetchers keep ahead of better than
+// several panels at once with prefetch instructions (their requests compete with the loads'). Q4_0
+// and Q5_0 touch each chunk's scale lines first (TouchInOrder), as they are read after the quants.
 void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6, 1>(a); }
 void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6, 1>(a); }
 void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6, 1>(a); }
