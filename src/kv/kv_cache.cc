@@ -1,6 +1,8 @@
 #include "kv/kv_cache.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -87,6 +89,34 @@ void KvCache::Read(const std::vector<std::vector<uint16_t>>& half,
   } else {
     Load(full[layer].data() + off, count, out);
   }
+}
+
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "the F16 wire codec's bytes are the cache's halves only on a little-endian host");
+
+std::span<const uint8_t> HalfBytes(const std::vector<uint16_t>& half, int64_t row_elems, int64_t t0,
+                                   int64_t t1) {
+  return {reinterpret_cast<const uint8_t*>(half.data() + t0 * row_elems),
+          static_cast<size_t>((t1 - t0) * row_elems * 2)};
+}
+
+}  // namespace
+
+std::span<const uint8_t> KvCache::HalfBytesK(int layer, int64_t t0, int64_t t1) const {
+  return HalfBytes(k16_[layer], layout_.row_elems(), t0, t1);
+}
+
+std::span<const uint8_t> KvCache::HalfBytesV(int layer, int64_t t0, int64_t t1) const {
+  return HalfBytes(v16_[layer], layout_.row_elems(), t0, t1);
+}
+
+void KvCache::WriteHalfBytes(int layer, int64_t t0, int64_t n, std::span<const uint8_t> k,
+                             std::span<const uint8_t> v) {
+  const size_t bytes = static_cast<size_t>(n * layout_.row_elems() * 2);
+  std::memcpy(k16_[layer].data() + t0 * layout_.row_elems(), k.data(), bytes);
+  std::memcpy(v16_[layer].data() + t0 * layout_.row_elems(), v.data(), bytes);
 }
 
 }  // namespace tandem::kv

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "base/status.h"
@@ -59,6 +60,16 @@ class KvCache {
   // Reads tokens [t0, t1) of one layer into float32 rows (exact: half widens losslessly).
   void ReadK(int layer, int64_t t0, int64_t t1, float* k) const;
   void ReadV(int layer, int64_t t0, int64_t t1, float* v) const;
+
+  // At kF16 only: tokens [t0, t1) of one layer's K or V as they are stored, IEEE half in
+  // little-endian bytes, which is what the F16 wire codec carries: streaming sends them, and
+  // writes them on arrival, without widening to float32 and narrowing again.
+  std::span<const uint8_t> HalfBytesK(int layer, int64_t t0, int64_t t1) const;
+  std::span<const uint8_t> HalfBytesV(int layer, int64_t t0, int64_t t1) const;
+  // At kF16 only: writes tokens [t0, t0 + n) of one layer from such bytes, n * row_elems() * 2
+  // of each (the caller checks the sizes).
+  void WriteHalfBytes(int layer, int64_t t0, int64_t n, std::span<const uint8_t> k,
+                      std::span<const uint8_t> v);
 
  private:
   KvCache(const KvLayout& layout, KvPrecision precision) : layout_(layout), precision_(precision) {}

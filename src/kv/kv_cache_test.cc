@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/ref/convert.h"
+#include "kv/kv_codec.h"
 
 namespace tandem::kv {
 namespace {
@@ -47,6 +48,37 @@ TEST(KvCache, F16HoldsHalvesInHalfTheBytes) {
   EXPECT_EQ(raw[5 * kLayout.row_elems() - 1], 0);
   EXPECT_EQ(raw[9 * kLayout.row_elems()], 0);
   EXPECT_EQ(static_cast<const uint16_t*>(f16->K(0))[5 * kLayout.row_elems()], 0);
+}
+
+// What KV streaming sends from an f16 cache and writes on arrival: the stored halves, which are
+// the F16 codec's bytes of the rows read as float32.
+TEST(KvCache, HalfBytesAreTheF16CodecsBytes) {
+  auto src = KvCache::Create(kLayout, KvPrecision::kF16);
+  auto dst = KvCache::Create(kLayout, KvPrecision::kF16);
+  ASSERT_TRUE(src.ok() && dst.ok());
+  const std::vector<float> k = Rows(4, 1.0f), v = Rows(4, -3.0f);
+  src->Write(2, 3, 4, k.data(), v.data());
+  std::vector<float> rows(k.size());
+  std::vector<uint8_t> encoded(KvEncodedBytes(KvCodec::kF16, 4, 2, 4));
+  src->ReadV(2, 3, 7, rows.data());
+  KvEncode(KvCodec::kF16, rows, 2, 4, encoded);
+  const auto hv = src->HalfBytesV(2, 3, 7);
+  EXPECT_EQ(std::vector<uint8_t>(hv.begin(), hv.end()), encoded);
+  src->ReadK(2, 3, 7, rows.data());
+  KvEncode(KvCodec::kF16, rows, 2, 4, encoded);
+  const auto hk = src->HalfBytesK(2, 3, 7);
+  EXPECT_EQ(std::vector<uint8_t>(hk.begin(), hk.end()), encoded);
+  // Written into another cache at another place, they read back as the same rows.
+  dst->WriteHalfBytes(0, 5, 4, hk, hv);
+  std::vector<float> a(k.size()), b(k.size());
+  src->ReadK(2, 3, 7, a.data());
+  dst->ReadK(0, 5, 9, b.data());
+  EXPECT_EQ(a, b);
+  src->ReadV(2, 3, 7, a.data());
+  dst->ReadV(0, 5, 9, b.data());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(static_cast<const uint16_t*>(dst->V(0))[5 * kLayout.row_elems() - 1], 0);
+  EXPECT_EQ(static_cast<const uint16_t*>(dst->V(0))[9 * kLayout.row_elems()], 0);
 }
 
 TEST(KvCache, RejectsEmptyAndHugeLayouts) {

@@ -13,6 +13,12 @@
 namespace tandem::runtime {
 namespace {
 
+// An f16 cache streamed with the F16 codec: the wire carries the cache's own halves, which are
+// sent and stored as they are (the same bits as widening to float32 and rounding back).
+bool HalfAsItIs(kv::KvCodec codec, const kv::KvCache& cache) {
+  return codec == kv::KvCodec::kF16 && cache.precision() == kv::KvPrecision::kF16;
+}
+
 using transport::FrameConn;
 using transport::FrameType;
 
@@ -118,15 +124,23 @@ class Sender {
   Status Send(const SendItem& it) {
     const auto& lay = cache_.layout();
     const uint64_t n = kv::KvEncodedBytes(codec_, it.t1 - it.t0, lay.n_kv_heads, lay.head_dim);
-    k_.resize(n);
-    v_.resize(n);
-    rows_.resize(static_cast<size_t>((it.t1 - it.t0) * lay.row_elems()));
-    cache_.ReadK(it.layer, it.t0, it.t1, rows_.data());
-    kv::KvEncode(codec_, rows_, lay.n_kv_heads, lay.head_dim, k_);
-    cache_.ReadV(it.layer, it.t0, it.t1, rows_.data());
-    kv::KvEncode(codec_, rows_, lay.n_kv_heads, lay.head_dim, v_);
-    checksum_.Add(k_);
-    checksum_.Add(v_);
+    std::span<const uint8_t> k, v;
+    if (HalfAsItIs(codec_, cache_)) {  // the rows are sent from the cache as they are
+      k = cache_.HalfBytesK(it.layer, it.t0, it.t1);
+      v = cache_.HalfBytesV(it.layer, it.t0, it.t1);
+    } else {
+      k_.resize(n);
+      v_.resize(n);
+      rows_.resize(static_cast<size_t>((it.t1 - it.t0) * lay.row_elems()));
+      cache_.ReadK(it.layer, it.t0, it.t1, rows_.data());
+      kv::KvEncode(codec_, rows_, lay.n_kv_heads, lay.head_dim, k_);
+      cache_.ReadV(it.layer, it.t0, it.t1, rows_.data());
+      kv::KvEncode(codec_, rows_, lay.n_kv_heads, lay.head_dim, v_);
+      k = k_;
+      v = v_;
+    }
+    checksum_.Add(k);
+    checksum_.Add(v);
     transport::KvLayerHeader h{static_cast<uint32_t>(it.layer),
                                static_cast<uint32_t>(it.t0),
                                static_cast<uint32_t>(it.t1),
@@ -136,7 +150,7 @@ class Sender {
                                it.compute_done_ns,
                                NowNs()};
     const auto head = transport::EncodeKvLayerHeader(h);
-    RETURN_IF_ERROR(conn_.Write(FrameType::kKvLayer, {head, k_, v_}));
+    RETURN_IF_ERROR(conn_.Write(FrameType::kKvLayer, {head, k, v}));
     send_end_ns_.push_back(NowNs());
     bytes_ += 2 * n;
     return OkStatus();
@@ -278,13 +292,23 @@ Status ReceiveLayer(const transport::KvLayerView& v, kv::KvCodec codec, int64_t 
                     std::to_string(h.t0) + ".." + std::to_string(h.t1) + ")");
   }
   const int64_t rows = h.t1 - h.t0;
-  const size_t count = static_cast<size_t>(rows * lay.row_elems());
-  thread_local std::vector<float> k, vv;  // the rows as float32, then into the cache's precision
-  k.resize(count);
-  vv.resize(count);
-  RETURN_IF_ERROR(kv::KvDecode(codec, v.k, lay.n_kv_heads, lay.head_dim, k));
-  RETURN_IF_ERROR(kv::KvDecode(codec, v.v, lay.n_kv_heads, lay.head_dim, vv));
-  cache.Write(static_cast<int>(h.layer), h.t0, rows, k.data(), vv.data());
+  if (HalfAsItIs(codec, cache)) {  // the wire's halves are the cache's
+    const uint64_t n_bytes = kv::KvEncodedBytes(codec, rows, lay.n_kv_heads, lay.head_dim);
+    if (v.k.size() != n_bytes || v.v.size() != n_bytes) {
+      return DataLoss("KvLayer frame of " + std::to_string(v.k.size()) + " + " +
+                      std::to_string(v.v.size()) + " bytes does not hold " + std::to_string(rows) +
+                      " rows of f16");
+    }
+    cache.WriteHalfBytes(static_cast<int>(h.layer), h.t0, rows, v.k, v.v);
+  } else {
+    const size_t count = static_cast<size_t>(rows * lay.row_elems());
+    thread_local std::vector<float> k, vv;  // the rows as float32, then into the cache's precision
+    k.resize(count);
+    vv.resize(count);
+    RETURN_IF_ERROR(kv::KvDecode(codec, v.k, lay.n_kv_heads, lay.head_dim, k));
+    RETURN_IF_ERROR(kv::KvDecode(codec, v.v, lay.n_kv_heads, lay.head_dim, vv));
+    cache.Write(static_cast<int>(h.layer), h.t0, rows, k.data(), vv.data());
+  }
   r.frames.push_back({static_cast<int>(h.layer), h.t0, h.t1, h.k_bytes + h.v_bytes,
                       h.compute_done_ns, h.send_start_ns, 0, NowNs()});
   r.bytes += h.k_bytes + h.v_bytes;
