@@ -67,13 +67,19 @@ void KvEncode(KvCodec codec, std::span<const float> src, int n_kv_heads, int hea
   }
 }
 
+Status CheckKvEncodedBytes(KvCodec codec, size_t bytes, int64_t rows, int n_kv_heads,
+                           int head_dim) {
+  if (bytes != KvEncodedBytes(codec, rows, n_kv_heads, head_dim)) {
+    return DataLoss("KV block of " + std::to_string(bytes) + " bytes does not hold " +
+                    std::to_string(rows) + " rows of " + std::string(KvCodecName(codec)));
+  }
+  return OkStatus();
+}
+
 Status KvDecode(KvCodec codec, std::span<const uint8_t> src, int n_kv_heads, int head_dim,
                 std::span<float> dst) {
   const int64_t rows = static_cast<int64_t>(dst.size()) / (int64_t{n_kv_heads} * head_dim);
-  if (src.size() != KvEncodedBytes(codec, rows, n_kv_heads, head_dim)) {
-    return DataLoss("KV block of " + std::to_string(src.size()) + " bytes does not hold " +
-                    std::to_string(rows) + " rows of " + std::string(KvCodecName(codec)));
-  }
+  RETURN_IF_ERROR(CheckKvEncodedBytes(codec, src.size(), rows, n_kv_heads, head_dim));
   switch (codec) {
     case KvCodec::kF16:
       for (size_t i = 0; i < dst.size(); ++i) {

@@ -21,6 +21,10 @@ std::optional<KvCodec> KvCodecFromByte(uint8_t b);
 // Encoded bytes of `rows` tokens.
 uint64_t KvEncodedBytes(KvCodec codec, int64_t rows, int n_kv_heads, int head_dim);
 
+// OK when `bytes` (from the network) is what `rows` tokens encode to; else DataLoss.
+[[nodiscard]] Status CheckKvEncodedBytes(KvCodec codec, size_t bytes, int64_t rows, int n_kv_heads,
+                                         int head_dim);
+
 // src: [rows, n_kv_heads, head_dim]; dst: KvEncodedBytes(...) bytes.
 void KvEncode(KvCodec codec, std::span<const float> src, int n_kv_heads, int head_dim,
               std::span<uint8_t> dst);

@@ -293,12 +293,8 @@ Status ReceiveLayer(const transport::KvLayerView& v, kv::KvCodec codec, int64_t 
   }
   const int64_t rows = h.t1 - h.t0;
   if (HalfAsItIs(codec, cache)) {  // the wire's halves are the cache's
-    const uint64_t n_bytes = kv::KvEncodedBytes(codec, rows, lay.n_kv_heads, lay.head_dim);
-    if (v.k.size() != n_bytes || v.v.size() != n_bytes) {
-      return DataLoss("KvLayer frame of " + std::to_string(v.k.size()) + " + " +
-                      std::to_string(v.v.size()) + " bytes does not hold " + std::to_string(rows) +
-                      " rows of f16");
-    }
+    RETURN_IF_ERROR(kv::CheckKvEncodedBytes(codec, v.k.size(), rows, lay.n_kv_heads, lay.head_dim));
+    RETURN_IF_ERROR(kv::CheckKvEncodedBytes(codec, v.v.size(), rows, lay.n_kv_heads, lay.head_dim));
     cache.WriteHalfBytes(static_cast<int>(h.layer), h.t0, rows, v.k, v.v);
   } else {
     const size_t count = static_cast<size_t>(rows * lay.row_elems());

@@ -90,20 +90,27 @@ HWY_INLINE void TransposeKeys(const float* k, int64_t stride, int64_t nk, int hd
   }
 }
 
+// A vector of floats, or of IEEE half widened to float.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadRow(D df, const float* p) {
+  return hn::LoadU(df, p);
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadRow(D df, const uint16_t* p) {
+  const hn::Rebind<hwy::float16_t, D> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+
 // dst[j * hd + i] = src[j * stride + i] for j < n, i < hd: rows of IEEE half widened to float
 // (a key or value block of an f16 cache, read once from memory for all the rows that use it).
 HWY_INLINE void WidenRows(const uint16_t* src, int64_t stride, int64_t n, int hd, float* dst) {
   const hn::ScalableTag<float> df;
-  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   for (int64_t j = 0; j < n; ++j) {
     const uint16_t* row = src + j * stride;
     float* out = dst + j * hd;
     int64_t i = 0;
-    for (; i + lanes <= hd; i += lanes) {
-      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row + i))),
-                 df, out + i);
-    }
+    for (; i + lanes <= hd; i += lanes) hn::StoreU(LoadRow(df, row + i), df, out + i);
     for (; i < hd; ++i) out[i] = Fp16ToF32(row[i]);
   }
 }
@@ -244,16 +251,6 @@ HWY_INLINE void BlockScores(const float* const* q, int rows, const float* kt, in
 // V rows `stride` elements apart, float or IEEE half (VT = uint16_t: widened in registers, so
 // decode reads an f16 cache's values once, with no widened copy); hd a multiple of the vector
 // length. Each V vector loaded serves every row.
-template <class D>
-HWY_INLINE hn::Vec<D> LoadRow(D df, const float* p) {
-  return hn::LoadU(df, p);
-}
-template <class D>
-HWY_INLINE hn::Vec<D> LoadRow(D df, const uint16_t* p) {
-  const hn::Rebind<hwy::float16_t, D> dh;
-  return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
-}
-
 template <int R, class VT>
 HWY_INLINE void BlockValues(const float* p, int rows, int64_t n, const VT* v, int64_t stride,
                             const float* c, float* const* o, int hd) {
