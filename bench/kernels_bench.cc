@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 #include <vector>
 
@@ -87,7 +88,8 @@ void BM_MatMul(benchmark::State& state) {
 // of a Llama-3.2-1B shape (q, k, v, o, gate, up, down; 16 layers; distinct matrices in one arena
 // as in a loaded model, so each comes from memory), without attention: what the per-call costs
 // (dispatch, the prefetch ramp at each matrix's start, the join) take from the bandwidth of one
-// large matrix.
+// large matrix. "of read": the median, over passes, of the pass's rate over the read ceiling
+// measured right after it.
 void BM_DecodeLayers(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   base::ThreadPool pool(static_cast<int>(state.range(1)));
@@ -118,17 +120,37 @@ void BM_DecodeLayers(benchmark::State& state) {
       offset += size_of(s);
     }
   }
+  // The read ceiling, measured after every pass over a buffer of the same size: this machine's
+  // bandwidth swings within seconds, so each pass is compared with its neighbour.
+  auto meter = cpu::ReadBandwidthMeter::Create(pool, bytes);
+  if (!meter.ok()) {
+    state.SkipWithError("cannot allocate");
+    return;
+  }
   const std::vector<float> x = Random(8192);
   std::vector<float> y(8192);
+  std::vector<double> ratios, reads;
   for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
     for (const ref::MatRef& m : mats) {
       if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, {}).ok()) state.SkipWithError("MatMul");
     }
     benchmark::DoNotOptimize(y.data());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(seconds);
+    reads.push_back(meter->Measure(pool, 1));
+    ratios.push_back(static_cast<double>(bytes) / seconds / reads.back());
   }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
   state.SetLabel(std::string(WeightTypeName(type)));
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["read GB/s"] = median(reads) * 1e-9;
+  state.counters["of read"] = median(ratios);
 }
 BENCHMARK(BM_DecodeLayers)
     ->Args({static_cast<int64_t>(WeightType::kQ8_0), 2})
@@ -138,7 +160,7 @@ BENCHMARK(BM_DecodeLayers)
     ->Args({static_cast<int64_t>(WeightType::kQ8_0), 1})
     ->Args({static_cast<int64_t>(WeightType::kQ4_0), 1})
     ->Args({static_cast<int64_t>(WeightType::kQ4_K), 1})
-    ->UseRealTime()
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 // The read bandwidth ceiling (1 GiB, the faster prefetch target), for the decode rows above.

@@ -44,6 +44,40 @@ void ThreadPool::RunTasks(Loop& loop, int thread) {
   }
 }
 
+namespace {
+
+constexpr uint64_t Pack(int64_t first, int64_t end) {
+  return static_cast<uint64_t>(first) << 32 | static_cast<uint64_t>(end);
+}
+
+// Takes the first task (from_front) or the last of a share; -1 when it is empty.
+int64_t Take(std::atomic<uint64_t>& range, bool from_front) {
+  uint64_t r = range.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t first = static_cast<int64_t>(r >> 32), end = static_cast<int64_t>(r & 0xffffffff);
+    if (first >= end) return -1;
+    const uint64_t left = from_front ? Pack(first + 1, end) : Pack(first, end - 1);
+    if (range.compare_exchange_weak(r, left, std::memory_order_relaxed)) {
+      return from_front ? first : end - 1;
+    }
+  }
+}
+
+}  // namespace
+
+void ThreadPool::RunShares(Loop& loop, int thread) {
+  auto run = [&](int64_t task) {
+    (*loop.fn)(task, thread);
+    loop.done.fetch_add(1, std::memory_order_acq_rel);
+  };
+  for (int64_t task; (task = Take(loop.shares[thread].range, true)) >= 0;) run(task);
+  // Then the other shares in turn, each from its end (away from where its owner reads).
+  for (int i = 1; i < loop.n_shares; ++i) {
+    auto& range = loop.shares[(thread + i) % loop.n_shares].range;
+    for (int64_t task; (task = Take(range, false)) >= 0;) run(task);
+  }
+}
+
 void ThreadPool::WorkerLoop(int thread) {
   uint64_t seen = 0;
   for (;;) {
@@ -59,7 +93,7 @@ void ThreadPool::WorkerLoop(int thread) {
       seen = generation_.load();
       loop = loop_;
     }
-    RunTasks(*loop, thread);
+    loop->shares ? RunShares(*loop, thread) : RunTasks(*loop, thread);
     if (loop->done.load(std::memory_order_acquire) == loop->n_tasks) {
       std::lock_guard<std::mutex> lock(mu_);
       done_.notify_all();
@@ -74,19 +108,42 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
     return;
   }
-  std::lock_guard<std::mutex> run_lock(run_mu_);
   auto loop = std::make_shared<Loop>();
   loop->fn = &fn;
   loop->n_tasks = n_tasks;
+  Run(loop);
+}
+
+void ThreadPool::ParallelForShares(int64_t n_tasks,
+                                   const std::function<void(int64_t task, int thread)>& fn) {
+  if (n_tasks <= 0) return;
+  if (n_threads_ == 1 || n_tasks == 1 || n_tasks > int64_t{0xffffffff}) {
+    return ParallelFor(n_tasks, fn);
+  }
+  auto loop = std::make_shared<Loop>();
+  loop->fn = &fn;
+  loop->n_tasks = n_tasks;
+  loop->n_shares = n_threads_;
+  loop->shares = std::make_unique<Loop::Share[]>(n_threads_);
+  for (int i = 0; i < n_threads_; ++i) {
+    loop->shares[i].range.store(Pack(n_tasks * i / n_threads_, n_tasks * (i + 1) / n_threads_),
+                                std::memory_order_relaxed);
+  }
+  Run(loop);
+}
+
+void ThreadPool::Run(const std::shared_ptr<Loop>& loop) {
+  std::lock_guard<std::mutex> run_lock(run_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     loop_ = loop;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  RunTasks(*loop, 0);
+  loop->shares ? RunShares(*loop, 0) : RunTasks(*loop, 0);
   // Every task is claimed; wait until the ones other threads run have finished. `fn` stays
   // untouched by late workers: they find no task left.
+  const int64_t n_tasks = loop->n_tasks;
   auto finished = [&] { return loop->done.load(std::memory_order_acquire) == n_tasks; };
   for (int i = 0; i < kSpinIterations && !finished(); ++i) CpuRelax();
   std::unique_lock<std::mutex> lock(mu_);

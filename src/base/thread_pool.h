@@ -30,6 +30,14 @@ class ThreadPool {
   // `fn` must not throw.
   void ParallelFor(int64_t n_tasks, const std::function<void(int64_t task, int thread)>& fn);
 
+  // As ParallelFor, but each thread starts on a contiguous share of the tasks (thread i on the
+  // i-th of size() shares) and runs it in ascending order; a thread whose share runs out takes
+  // tasks one at a time from the end of another's. For loops that stream memory in task order
+  // (decode's matrix-vector products): each core then reads one ascending stream, which its
+  // hardware prefetchers follow, where ParallelFor interleaves the threads' tasks and restarts
+  // every thread's stream at each task. A late or preempted thread still holds nobody up.
+  void ParallelForShares(int64_t n_tasks, const std::function<void(int64_t task, int thread)>& fn);
+
   // Hardware threads of this machine (>= 1).
   static int HardwareThreads();
 
@@ -50,8 +58,17 @@ class ThreadPool {
     int64_t n_tasks = 0;
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
+    // ParallelForShares: per thread, the tasks [first, end) of its share not yet taken, packed as
+    // first << 32 | end. Empty for ParallelFor.
+    struct alignas(64) Share {
+      std::atomic<uint64_t> range{0};
+    };
+    std::unique_ptr<Share[]> shares;
+    int n_shares = 0;
   };
   static void RunTasks(Loop& loop, int thread);
+  static void RunShares(Loop& loop, int thread);
+  void Run(const std::shared_ptr<Loop>& loop);
 
   std::shared_ptr<Loop> loop_;           // guarded by mu_
   std::atomic<uint64_t> generation_{0};  // bumped (under mu_) for each loop

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -308,6 +309,51 @@ TEST(ThreadPool, RunsEveryTaskOnceAndCanBeShared) {
   work();
   other.join();
   EXPECT_EQ(sum.load(), 2 * 20 * 45);
+}
+
+TEST(ThreadPool, SharesRunEveryTaskOnceEachThreadInAscendingOrder) {
+  for (int n_threads : {2, 3}) {
+    base::ThreadPool pool(n_threads);
+    for (int64_t n_tasks : {2, 3, 7, 64, 97}) {
+      std::vector<std::atomic<int>> hits(n_tasks);
+      std::vector<std::vector<int64_t>> order(n_threads);  // each written by its thread only
+      pool.ParallelForShares(n_tasks, [&](int64_t task, int thread) {
+        hits[task].fetch_add(1);
+        order[thread].push_back(task);
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1) << n_threads << " threads, " << n_tasks;
+      // A thread runs its own share front to back, then takes others' tasks from their ends: its
+      // tasks go up from where it started, until it turns to another share.
+      for (int t = 0; t < n_threads; ++t) {
+        const int64_t first = n_tasks * t / n_threads, end = n_tasks * (t + 1) / n_threads;
+        for (size_t i = 0; i < order[t].size(); ++i) {
+          if (order[t][i] < first || order[t][i] >= end) break;
+          ASSERT_EQ(order[t][i], first + static_cast<int64_t>(i)) << "thread " << t;
+        }
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, SharesOfAStalledThreadAreTakenFromTheEnd) {
+  base::ThreadPool pool(2);
+  std::atomic<bool> worker_started{false};
+  std::atomic<int> caller_count{0};
+  std::vector<int64_t> caller_tasks;  // the caller's only
+  pool.ParallelForShares(10, [&](int64_t task, int thread) {
+    if (thread == 0) {
+      // The caller's share is [0, 5): it waits until the worker holds a task of its own share,
+      // then runs the rest of both.
+      while (!worker_started.load()) std::this_thread::yield();
+      caller_tasks.push_back(task);
+      caller_count.fetch_add(1);
+      return;
+    }
+    worker_started.store(true);
+    while (caller_count.load() < 9) std::this_thread::yield();
+  });
+  // The worker took task 5 (its first); the caller ran its share, then 9, 8, 7, 6.
+  EXPECT_EQ(caller_tasks, (std::vector<int64_t>{0, 1, 2, 3, 4, 9, 8, 7, 6}));
 }
 
 }  // namespace
