@@ -38,9 +38,10 @@ struct LlamaWeights {
 
 struct LoadOptions {
   // Repack the matrices this CPU's kernels want in another layout (kernels/cpu/packed.h: Q8_0,
-  // Q4_0, Q4_K and Q6_K with AVX-512 VNNI), on every hardware thread, and drop their pages of the
+  // Q4_0, Q5_0 and the K-quants with AVX-512 VNNI), and copy the F32, F16 and BF16 ones as they
+  // are, into one arena on huge pages, on every hardware thread; then drop their pages of the
   // file mapping, so that resident memory stays about the file's size. The reference kernels go
-  // on reading the file.
+  // on reading the file's packed matrices; a copied matrix is read from the copy by every kernel.
   bool pack_weights = true;
 };
 
@@ -58,7 +59,7 @@ class LlamaModel {
   uint64_t weight_bytes() const;
   // Hash of every tensor's name, shape and type: two nodes agree on the model iff these match.
   uint64_t fingerprint() const { return fingerprint_; }
-  // Bytes of the repacked copies (0 when nothing was packed).
+  // Bytes of the repacked and copied matrices (0 when nothing was packed or copied).
   uint64_t packed_bytes() const { return packed_.size(); }
 
  private:

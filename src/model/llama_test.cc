@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -153,6 +154,45 @@ TEST(Forward, ChunkedPrefillEqualsOneShotAndTheHookSeesEveryLayer) {
   c1->ReadK(4, 0, 7, k1.data());
   c2->ReadK(4, 0, 7, k2.data());
   for (size_t i = 0; i < k1.size(); ++i) EXPECT_NEAR(k1[i], k2[i], 1e-5f);
+}
+
+// F32/F16 matrices are copied onto the arena (huge pages) as they are: every kernel reads the
+// copy, which holds the file's bytes; quantized ones are packed beside their file rows.
+TEST(LlamaModel, PlainMatricesAreCopiedOntoTheArena) {
+  for (const char* file : {"stories260K.gguf", "stories260K-F16.gguf", "stories260K-Q8_0.gguf"}) {
+    auto packed = LlamaModel::Load(kData + "/" + file);
+    LoadOptions in_place;
+    in_place.pack_weights = false;
+    auto unpacked = LlamaModel::Load(kData + "/" + file, in_place);
+    ASSERT_TRUE(packed.ok() && unpacked.ok()) << file;
+    EXPECT_EQ((*unpacked)->packed_bytes(), 0u);
+    auto in_file = [&](const uint8_t* p) {
+      for (const GgufTensorInfo& t : (*packed)->file().tensors()) {
+        if (p >= t.data && p < t.data + t.n_bytes) return true;
+      }
+      return false;
+    };
+    uint64_t bytes = 0;
+    for (size_t l = 0; l < (*packed)->weights().layers.size(); ++l) {
+      const LayerWeights& a = (*packed)->weights().layers[l];
+      const LayerWeights& b = (*unpacked)->weights().layers[l];
+      for (auto m : {&LayerWeights::wq, &LayerWeights::wk, &LayerWeights::wv, &LayerWeights::wo,
+                     &LayerWeights::w_gate, &LayerWeights::w_up, &LayerWeights::w_down}) {
+        const kernels::ref::MatRef &x = a.*m, &y = b.*m;
+        const uint64_t n = kernels::RowBytes(x.type, x.cols) * x.rows;
+        bytes += n;
+        ASSERT_EQ(std::memcmp(x.data, y.data, n), 0) << file << " layer " << l;
+        if (x.type == kernels::WeightType::kQ8_0) {
+          EXPECT_TRUE(in_file(x.data));
+          EXPECT_NE(x.packed, nullptr);
+        } else {
+          EXPECT_FALSE(in_file(x.data)) << file << ": read from the file, not the copy";
+          EXPECT_EQ(x.packed, nullptr);
+        }
+      }
+    }
+    EXPECT_GE((*packed)->packed_bytes(), bytes) << file;
+  }
 }
 
 TEST(ForwardBadInput, PromptLongerThanTheContext) {
