@@ -498,7 +498,9 @@ HWY_EXPORT(AttendKeySplitImpl);
 namespace {
 
 // Decode over a long context: the keys split into ranges of whole kSplitKeys, one task each over
-// every head (AttendKeySplitImpl), and the ranges' softmax states merged.
+// every head (AttendKeySplitImpl), and the ranges' softmax states merged. The ranges go out in
+// contiguous shares (ParallelForShares): each thread reads the cache front to back (16384 keys,
+// f16, 2 threads: 2.45 against 2.66 ms per layer, medians of 5 alternating runs).
 constexpr int64_t kSplitKeys = 256;
 
 void AttentionByKeySplits(const AttentionBatch& b, base::ThreadPool& pool) {
@@ -509,7 +511,7 @@ void AttentionByKeySplits(const AttentionBatch& b, base::ThreadPool& pool) {
   const int64_t n_splits = std::min<int64_t>(units, 2 * pool.size());
   const int64_t rows = b.n_tokens * b.shape.n_heads;  // (KV head, token, head in group)
   std::vector<float> m(n_splits * rows), l(n_splits * rows), o(n_splits * rows * hd);
-  pool.ParallelFor(n_splits, [&](int64_t i, int) {
+  pool.ParallelForShares(n_splits, [&](int64_t i, int) {
     const int64_t k0 = units * i / n_splits * kSplitKeys;
     const int64_t k1 = std::min(n_keys, units * (i + 1) / n_splits * kSplitKeys);
     HWY_DYNAMIC_DISPATCH(AttendKeySplitImpl)
