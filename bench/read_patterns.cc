@@ -11,9 +11,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
+#include "base/thread_pool.h"
+#include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/packed.h"
 
 namespace tandem::kernels {
@@ -89,6 +94,77 @@ BENCHMARK(BM_ReadPattern)
     ->ArgsProduct({{0, 1, 2}, {0, 1}})
     ->Iterations(3)
     ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// One stream per thread (each thread its own half of the buffer, front to back, as decode's
+// contiguous shares), with N vpdpbusd per line, on all of the pool's threads; "of read" is the
+// median ratio to the read ceiling measured right after each pass (as BM_DecodeLayers). Against
+// the kernels' own ratio it tells whether the bytes in flight per core, or the kernels' order of
+// work, limit decode. args: threads, vpdpbusd per 64-byte line (the Q4_0 decode kernel has 2,
+// among about 11 instructions per line).
+template <int N>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t Stream(const uint8_t* p,
+                                                                      uint64_t n) {
+  __m512i acc[8] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                    _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                    _mm512_setzero_si512(), _mm512_setzero_si512()};
+  const __m512i x = _mm512_set1_epi32(0x01020304);
+  for (uint64_t o = 0; o < n; o += 64) {
+    const __m512i v = _mm512_load_si512(p + o);
+#pragma GCC unroll 16
+    for (int i = 0; i < N; ++i) acc[i % 8] = _mm512_dpbusd_epi32(acc[i % 8], v, x);
+  }
+  for (int i = 1; i < 8; ++i) acc[0] = _mm512_add_epi32(acc[0], acc[i]);
+  int32_t lanes[16];
+  _mm512_storeu_si512(lanes, acc[0]);
+  int64_t total = 0;
+  for (int32_t v : lanes) total += v;
+  return total;
+}
+
+void BM_StreamPerThread(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vnni")) {
+    state.SkipWithError("needs AVX-512 VNNI");
+    return;
+  }
+  const int threads = static_cast<int>(state.range(0));
+  base::ThreadPool pool(threads);
+  constexpr uint64_t kStreamBytes = uint64_t{512} << 20;
+  auto buffer = cpu::AlignedBuffer::Allocate(kStreamBytes);
+  auto meter = cpu::ReadBandwidthMeter::Create(pool, kStreamBytes);
+  if (!buffer.ok() || !meter.ok()) {
+    state.SkipWithError("cannot allocate");
+    return;
+  }
+  const uint64_t part = kStreamBytes / threads / 64 * 64;
+  pool.ParallelForShares(threads, [&](int64_t t, int) {
+    std::memset(buffer->data() + t * part, 1, part);  // first touch by the thread that reads
+  });
+  int64_t (*stream)(const uint8_t*, uint64_t) = state.range(1) == 2   ? Stream<2>
+                                                : state.range(1) == 4 ? Stream<4>
+                                                : state.range(1) == 8 ? Stream<8>
+                                                                      : Stream<16>;
+  std::vector<int64_t> sums(threads);
+  std::vector<double> ratios;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.ParallelForShares(
+        threads, [&](int64_t t, int) { sums[t] += stream(buffer->data() + t * part, part); });
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(seconds);
+    ratios.push_back(static_cast<double>(part * threads) / seconds / meter->Measure(pool, 1));
+  }
+  benchmark::DoNotOptimize(sums.data());
+  std::sort(ratios.begin(), ratios.end());
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(part * threads) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["of read"] = ratios[ratios.size() / 2];
+}
+BENCHMARK(BM_StreamPerThread)
+    ->ArgsProduct({{2}, {2, 4, 8, 16}})
+    ->Iterations(9)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace
