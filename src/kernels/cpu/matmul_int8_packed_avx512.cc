@@ -36,8 +36,8 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
   // Decode of one panel loads each chunk's scale lines first, in order, into this copy, which
   // the chunk's blocks then read: the panel's lines are then all demand-loaded front to back.
   // (Reading the scales in place after each block's quants, or touching them first with
-  // prefetcht0, left the cores waiting longer: kernels_bench DecodeLayers, one thread, 0.92-0.95
-  // of the read ceiling against 0.79-0.88 for Q8_0, 0.83-0.92 against 0.82-0.86 for Q4_0.)
+  // prefetcht0, left the cores waiting longer: kernels_bench DecodeLayers, one thread, 0.84-0.98
+  // of the read ceiling against 0.77-0.88 for Q8_0, 0.83-0.92 against 0.81-0.86 for Q4_0.)
   constexpr bool kCopyScales = T == 1 && P == 1;
   alignas(64) uint8_t chunk_scales[kCopyScales ? kChunkScaleBytes : 64];
   for (int64_t b = 0; b < nb; ++b) {
@@ -62,8 +62,6 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
         }
       }
       scales = chunk_scales + (b % kChunkBlocks) * kPanelRows * 2;
-    } else if constexpr (T == 1 && F != Format::kQ8) {  // Q8_0 showed no gain
-      if (b % kChunkBlocks == 0) TouchInOrder<kChunkScaleBytes>(scales);
     }
     if constexpr (F == Format::kQ8) {
 #pragma GCC unroll 16
@@ -167,9 +165,9 @@ struct Tile {
 // prefetching ahead: one stream per core, which the hardware prefetchers keep ahead of better than
 // several panels at once with prefetch instructions (their requests compete with the loads'). It
 // loads each chunk's scale lines first, into a copy that the chunk's blocks read.
-void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6, 1>(a); }
-void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6, 1>(a); }
-void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6, 1>(a); }
+void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6>(a); }
+void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6>(a); }
+void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 

@@ -232,9 +232,9 @@ template <int P, int T>
 using Q5KTile = Q4KTileOf<true, P, T>;
 
 // Prefill: 2 panels x 4 tokens. Decode: one panel at a time.
-void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4, 1>(a); }
-void GemmQ5_KPacked(const GemmArgs& a) { GemmPackedPanels<Q5KTile, 4, 1>(a); }
-void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4, 1>(a); }
+void GemmQ4_KPacked(const GemmArgs& a) { GemmPackedPanels<Q4KTile, 4>(a); }
+void GemmQ5_KPacked(const GemmArgs& a) { GemmPackedPanels<Q5KTile, 4>(a); }
+void GemmQ6_KPacked(const GemmArgs& a) { GemmPackedPanels<Q6KTile, 4>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 

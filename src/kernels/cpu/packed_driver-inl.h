@@ -40,15 +40,14 @@ TANDEM_TARGET_VNNI inline void PackedPanelsTimesTokens(const GemmArgs& a, int64_
   }
 }
 
-// Panels [a.r0, a.r1) times tokens [a.t0, a.t1): decode streams kDecodePanels panels at once,
+// Panels [a.r0, a.r1) times tokens [a.t0, a.t1): decode reads one panel after the other (below),
 // prefill tiles 2 panels by kTokTile tokens.
-template <template <int, int> class Tile, int kTokTile, int kDecodePanels>
+template <template <int, int> class Tile, int kTokTile>
 TANDEM_TARGET_VNNI inline void GemmPackedPanels(const GemmArgs& a) {
   int64_t p = a.r0;
   if (a.t1 - a.t0 == 1) {
-    for (; p + kDecodePanels <= a.r1; p += kDecodePanels) {
-      PackedPanelsTimesTokens<Tile, kDecodePanels, 1>(a, p);
-    }
+    for (; p < a.r1; ++p) PackedPanelsTimesTokens<Tile, 1, 1>(a, p);
+    return;
   }
   for (; p + 2 <= a.r1; p += 2) PackedPanelsTimesTokens<Tile, 2, kTokTile>(a, p);
   if (p < a.r1) PackedPanelsTimesTokens<Tile, 1, kTokTile>(a, p);
@@ -57,10 +56,11 @@ TANDEM_TARGET_VNNI inline void GemmPackedPanels(const GemmArgs& a) {
 // Decode reads each panel once, front to back, one panel after the other: one stream per core,
 // which the hardware prefetchers follow. They fell behind 4 to 8 panels read side by side, and
 // prefetch instructions did not make up for it (their requests take the miss buffers the loads
-// need). The kernels read a block's scales after its quants; `TouchInOrder` first asks for the
-// lines that would otherwise be read out of order, so that the prefetchers see a panel's lines in
-// ascending order. (One core, from memory: Q4_K decode 20.5 -> 26 GB/s, Q6_K 15 -> 22, Q5_K
-// 16 -> 21.) A plain loop: unrolled, Q6_K's 53 prefetches in a row ran a fifth slower.
+// need). The K-quant kernels read a super-block's scales after its quants; `TouchInOrder` first
+// asks for the lines that would otherwise be read out of order, so that the prefetchers see a
+// panel's lines in ascending order. (One core, from memory: Q4_K decode 20.5 -> 26 GB/s, Q6_K
+// 15 -> 22, Q5_K 16 -> 21.) A plain loop: unrolled, Q6_K's 53 prefetches in a row ran a fifth
+// slower. (Q8_0/Q4_0/Q5_0 load their chunks' scale lines into a copy instead.)
 template <int kBytes>
 TANDEM_TARGET_VNNI inline void TouchInOrder(const uint8_t* p) {
   for (int l = 0; l < kBytes; l += 64) {
