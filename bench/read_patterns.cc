@@ -13,13 +13,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/ceilings.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/ref/quant.h"
+#include "kernels/types.h"
 
 namespace tandem::kernels {
 namespace {
@@ -166,6 +171,122 @@ BENCHMARK(BM_StreamPerThread)
     ->Iterations(9)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+
+// Decode kernels against the plain stream, pass by pass: each round runs one 2-thread pass of
+// Stream<2> over 512 MiB, then one decode (one token) through a matrix of about 512 MiB of each
+// type, in a rotating order, and rates each kernel against that round's stream. Passes take
+// 10-20 ms, so the two share one spell of this machine's bandwidth, which swings between about
+// 33 and 60 GB/s within seconds; rounds whose stream read at least 0.8 of the fastest stream
+// seen count as quiet. Counters: "<type> quiet" and "<type> busy", the median ratios; "quiet
+// rounds". arg: rounds.
+void BM_DecodeVsStream(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vnni")) {
+    state.SkipWithError("needs AVX-512 VNNI");
+    return;
+  }
+  constexpr int kThreads = 2;
+  base::ThreadPool pool(kThreads);
+  constexpr uint64_t kStreamBytes = uint64_t{512} << 20;
+  auto buffer = cpu::AlignedBuffer::Allocate(kStreamBytes);
+  if (!buffer.ok()) {
+    state.SkipWithError("cannot allocate");
+    return;
+  }
+  const uint64_t part = kStreamBytes / kThreads;
+  pool.ParallelForShares(kThreads,
+                         [&](int64_t t, int) { std::memset(buffer->data() + t * part, 1, part); });
+  // One quantized row repeated (speed does not depend on the values), packed as a loaded model
+  // has it where the CPU packs the type.
+  constexpr int64_t kCols = 2048;
+  struct Matrix {
+    WeightType type;
+    cpu::AlignedBuffer data;
+    ref::MatRef m;
+    uint64_t bytes;
+  };
+  std::vector<Matrix> mats;
+  for (WeightType type :
+       {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K, WeightType::kF16}) {
+    const uint64_t row_bytes = RowBytes(type, kCols);
+    const int64_t rows = static_cast<int64_t>(kStreamBytes / row_bytes) / 16 * 16;
+    std::vector<float> src(kCols);
+    for (int64_t i = 0; i < kCols; ++i) src[i] = std::sin(0.37f * static_cast<float>(i));
+    std::vector<uint8_t> w(row_bytes * rows);
+    if (!ref::QuantizeRow(type, src.data(), w.data(), kCols).ok()) {
+      state.SkipWithError("cannot quantize");
+      return;
+    }
+    for (int64_t r = 1; r < rows; ++r) std::memcpy(&w[r * row_bytes], w.data(), row_bytes);
+    const bool packs = cpu::PacksWeights(type);
+    const uint64_t bytes = packs ? cpu::PackedBytes(type, rows, kCols) : w.size();
+    auto data = cpu::AlignedBuffer::Allocate(bytes);
+    if (!data.ok()) {
+      state.SkipWithError("cannot allocate");
+      return;
+    }
+    ref::MatRef m{type, data->data(), rows, kCols};
+    if (packs) {
+      if (!cpu::PackWeights({type, w.data(), rows, kCols}, data->data(), bytes).ok()) {
+        state.SkipWithError("cannot pack");
+        return;
+      }
+      m = ref::MatRef{type, nullptr, rows, kCols, data->data()};
+    } else {
+      std::memcpy(data->data(), w.data(), bytes);
+    }
+    mats.push_back({type, std::move(*data), m, bytes});
+  }
+  int64_t max_rows = 0;
+  for (const Matrix& mat : mats) max_rows = std::max(max_rows, mat.m.rows);
+  std::vector<float> x(kCols, 0.5f), y(max_rows);
+  const int passes = static_cast<int>(mats.size()) + 1;  // pass 0: the stream
+  std::vector<std::vector<double>> rates(passes);
+  std::vector<int64_t> sums(kThreads);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < state.range(0); ++r) {
+      for (int k = 0; k < passes; ++k) {
+        const int pass = static_cast<int>((r + k) % passes);
+        const auto t0 = std::chrono::steady_clock::now();
+        uint64_t bytes = kStreamBytes;
+        if (pass == 0) {
+          pool.ParallelForShares(kThreads, [&](int64_t t, int) {
+            sums[t] += Stream<2>(buffer->data() + t * part, part);
+          });
+        } else {
+          const Matrix& mat = mats[pass - 1];
+          if (!cpu::MatMul(mat.m, x.data(), 1, y.data(), pool, {}).ok()) {
+            state.SkipWithError("MatMul");
+          }
+          bytes = mat.bytes;
+        }
+        rates[pass].push_back(
+            static_cast<double>(bytes) /
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    }
+  }
+  benchmark::DoNotOptimize(sums.data());
+  benchmark::DoNotOptimize(y.data());
+  const double fastest = *std::max_element(rates[0].begin(), rates[0].end());
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  int quiet_rounds = 0;
+  for (double s : rates[0]) quiet_rounds += s >= 0.8 * fastest;
+  for (int pass = 1; pass < passes; ++pass) {
+    std::vector<double> quiet, busy;
+    for (size_t r = 0; r < rates[0].size(); ++r) {
+      (rates[0][r] >= 0.8 * fastest ? quiet : busy).push_back(rates[pass][r] / rates[0][r]);
+    }
+    const std::string name(WeightTypeName(mats[pass - 1].type));
+    state.counters[name + " quiet"] = median(quiet);
+    state.counters[name + " busy"] = median(busy);
+  }
+  state.counters["quiet rounds"] = quiet_rounds;
+  state.counters["stream GB/s"] = fastest * 1e-9;
+}
+BENCHMARK(BM_DecodeVsStream)->Arg(150)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tandem::kernels
