@@ -195,51 +195,95 @@ void BM_DecodeVsStream(benchmark::State& state) {
   const uint64_t part = kStreamBytes / kThreads;
   pool.ParallelForShares(kThreads,
                          [&](int64_t t, int) { std::memset(buffer->data() + t * part, 1, part); });
-  // One quantized row repeated (speed does not depend on the values), packed as a loaded model
-  // has it where the CPU packs the type.
-  constexpr int64_t kCols = 2048;
-  struct Matrix {
-    WeightType type;
-    cpu::AlignedBuffer data;
-    ref::MatRef m;
-    uint64_t bytes;
+  // Matrices of one quantized row repeated (speed does not depend on the values), packed as a
+  // loaded model has them where the CPU packs the type, each pass's in one arena.
+  struct Pass {
+    std::string name;
+    cpu::AlignedBuffer arena;
+    std::vector<ref::MatRef> mats;
+    uint64_t bytes = 0;
   };
-  std::vector<Matrix> mats;
-  for (WeightType type :
-       {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K, WeightType::kF16}) {
-    const uint64_t row_bytes = RowBytes(type, kCols);
-    const int64_t rows = static_cast<int64_t>(kStreamBytes / row_bytes) / 16 * 16;
-    std::vector<float> src(kCols);
-    for (int64_t i = 0; i < kCols; ++i) src[i] = std::sin(0.37f * static_cast<float>(i));
-    std::vector<uint8_t> w(row_bytes * rows);
-    if (!ref::QuantizeRow(type, src.data(), w.data(), kCols).ok()) {
-      state.SkipWithError("cannot quantize");
-      return;
-    }
-    for (int64_t r = 1; r < rows; ++r) std::memcpy(&w[r * row_bytes], w.data(), row_bytes);
-    const bool packs = cpu::PacksWeights(type);
-    const uint64_t bytes = packs ? cpu::PackedBytes(type, rows, kCols) : w.size();
-    auto data = cpu::AlignedBuffer::Allocate(bytes);
-    if (!data.ok()) {
-      state.SkipWithError("cannot allocate");
-      return;
-    }
-    ref::MatRef m{type, data->data(), rows, kCols};
-    if (packs) {
-      if (!cpu::PackWeights({type, w.data(), rows, kCols}, data->data(), bytes).ok()) {
-        state.SkipWithError("cannot pack");
-        return;
+  struct Shape {
+    int64_t rows, cols;
+  };
+  auto make_pass = [](WeightType type, const std::string& name,
+                      const std::vector<Shape>& shapes) -> StatusOr<Pass> {
+    auto size_of = [&](const Shape& s) {
+      const uint64_t b = cpu::PacksWeights(type) ? cpu::PackedBytes(type, s.rows, s.cols)
+                                                 : RowBytes(type, s.cols) * s.rows;
+      return (b + 63) / 64 * 64;
+    };
+    Pass pass;
+    pass.name = name;
+    for (const Shape& s : shapes) pass.bytes += size_of(s);
+    ASSIGN_OR_RETURN(pass.arena, cpu::AlignedBuffer::Allocate(pass.bytes));
+    uint64_t offset = 0;
+    for (const Shape& s : shapes) {
+      const uint64_t row_bytes = RowBytes(type, s.cols);
+      std::vector<float> src(s.cols);
+      for (int64_t i = 0; i < s.cols; ++i) src[i] = std::sin(0.37f * static_cast<float>(i));
+      std::vector<uint8_t> w(row_bytes * s.rows);
+      RETURN_IF_ERROR(ref::QuantizeRow(type, src.data(), w.data(), s.cols));
+      for (int64_t r = 1; r < s.rows; ++r) std::memcpy(&w[r * row_bytes], w.data(), row_bytes);
+      uint8_t* dst = pass.arena.data() + offset;
+      if (cpu::PacksWeights(type)) {
+        RETURN_IF_ERROR(cpu::PackWeights({type, w.data(), s.rows, s.cols}, dst, size_of(s)));
+        pass.mats.push_back(ref::MatRef{type, nullptr, s.rows, s.cols, dst});
+      } else {
+        std::memcpy(dst, w.data(), w.size());
+        pass.mats.push_back(ref::MatRef{type, dst, s.rows, s.cols});
       }
-      m = ref::MatRef{type, nullptr, rows, kCols, data->data()};
-    } else {
-      std::memcpy(data->data(), w.data(), bytes);
+      offset += size_of(s);
     }
-    mats.push_back({type, std::move(*data), m, bytes});
+    return pass;
+  };
+  // Per type: one matrix of about 512 MiB, 2048 columns; for three types also the 112 matrices of
+  // the Llama-3.2-1B shape's 16 layers (q, k, v, o, gate, up, down), one call each.
+  // "stacked": q|k|v and gate|up as one matrix each (64 calls instead of 112), what stacking
+  // them at load would save.
+  std::vector<Shape> layers, stacked;
+  for (int l = 0; l < 16; ++l) {
+    for (Shape s : {Shape{3072, 2048}, Shape{2048, 2048}, Shape{16384, 2048}, Shape{2048, 8192}}) {
+      stacked.push_back(s);
+    }
+    for (Shape s : {Shape{2048, 2048}, Shape{512, 2048}, Shape{512, 2048}, Shape{2048, 2048},
+                    Shape{8192, 2048}, Shape{8192, 2048}, Shape{2048, 8192}}) {
+      layers.push_back(s);
+    }
   }
-  int64_t max_rows = 0;
-  for (const Matrix& mat : mats) max_rows = std::max(max_rows, mat.m.rows);
-  std::vector<float> x(kCols, 0.5f), y(max_rows);
-  const int passes = static_cast<int>(mats.size()) + 1;  // pass 0: the stream
+  std::vector<Pass> work;
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
+                          WeightType::kQ6_K, WeightType::kF16}) {
+    const int64_t rows = static_cast<int64_t>(kStreamBytes / RowBytes(type, 2048)) / 16 * 16;
+    auto pass = make_pass(type, std::string(WeightTypeName(type)), {Shape{rows, 2048}});
+    if (!pass.ok()) {
+      state.SkipWithError(pass.status().ToString().c_str());
+      return;
+    }
+    work.push_back(std::move(*pass));
+  }
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kF16}) {
+    auto pass = make_pass(type, std::string(WeightTypeName(type)) + " layers", layers);
+    if (!pass.ok()) {
+      state.SkipWithError(pass.status().ToString().c_str());
+      return;
+    }
+    work.push_back(std::move(*pass));
+  }
+  {
+    auto pass = make_pass(WeightType::kQ4_0, "Q4_0 stacked", stacked);
+    if (!pass.ok()) {
+      state.SkipWithError(pass.status().ToString().c_str());
+      return;
+    }
+    work.push_back(std::move(*pass));
+  }
+  int64_t max_rows = 8192;
+  for (const Pass& p : work) {
+    for (const ref::MatRef& m : p.mats) max_rows = std::max(max_rows, m.rows);
+  }
+  std::vector<float> x(8192, 0.5f), y(max_rows);
+  const int passes = static_cast<int>(work.size()) + 1;  // pass 0: the stream
   std::vector<std::vector<double>> rates(passes);
   std::vector<int64_t> sums(kThreads);
   for (auto _ : state) {
@@ -253,11 +297,13 @@ void BM_DecodeVsStream(benchmark::State& state) {
             sums[t] += Stream<2>(buffer->data() + t * part, part);
           });
         } else {
-          const Matrix& mat = mats[pass - 1];
-          if (!cpu::MatMul(mat.m, x.data(), 1, y.data(), pool, {}).ok()) {
-            state.SkipWithError("MatMul");
+          const Pass& p = work[pass - 1];
+          for (const ref::MatRef& m : p.mats) {
+            if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, {}).ok()) {
+              state.SkipWithError("MatMul");
+            }
           }
-          bytes = mat.bytes;
+          bytes = p.bytes;
         }
         rates[pass].push_back(
             static_cast<double>(bytes) /
@@ -279,7 +325,7 @@ void BM_DecodeVsStream(benchmark::State& state) {
     for (size_t r = 0; r < rates[0].size(); ++r) {
       (rates[0][r] >= 0.8 * fastest ? quiet : busy).push_back(rates[pass][r] / rates[0][r]);
     }
-    const std::string name(WeightTypeName(mats[pass - 1].type));
+    const std::string& name = work[pass - 1].name;
     state.counters[name + " quiet"] = median(quiet);
     state.counters[name + " busy"] = median(busy);
   }
