@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/packed.h"
 
 namespace tandem::model {
 
@@ -52,12 +53,14 @@ Status Forward::Prefill(std::span<const int32_t> tokens, int64_t pos, std::vecto
   const int64_t d = cfg_.d_model;
   x_.resize(n * d);
   xb_.resize(n * d);
-  q_.resize(n * cfg_.q_dim());
-  k_.resize(n * cfg_.kv_dim());
-  v_.resize(n * cfg_.kv_dim());
+  qkv_.resize(n * (cfg_.q_dim() + 2 * cfg_.kv_dim()));
+  q_ = qkv_.data();
+  k_ = q_ + n * cfg_.q_dim();
+  v_ = k_ + n * cfg_.kv_dim();
   att_.resize(n * cfg_.q_dim());
-  gate_.resize(n * cfg_.n_ff);
-  up_.resize(n * cfg_.n_ff);
+  gate_up_.resize(2 * n * cfg_.n_ff);
+  gate_ = gate_up_.data();
+  up_ = gate_ + n * cfg_.n_ff;
   scores_.resize(cache_.layout().n_ctx);
 
   if (observer_ != nullptr) observer_->OnForwardBegin(pos, pos + n);
@@ -85,6 +88,28 @@ Status Forward::MatMul(const kernels::ref::MatRef& w, const float* x, int64_t n,
   return kernels::cpu::MatMul(w, x, n, y, *pool_, options_.matmul);
 }
 
+Status Forward::MatMuls(std::initializer_list<const kernels::ref::MatRef*> ws, const float* x,
+                        int64_t n, std::initializer_list<float*> ys) {
+  const kernels::ref::MatRef* const* w = ws.begin();
+  float* const* y = ys.begin();
+  // One token's outputs lie back to back (q_, k_, v_ and gate_, up_ do); the panels too when
+  // every matrix but the last fills its panels (no padding rows between them).
+  bool stack = options_.stack_products && !options_.reference && n == 1 && w[0]->packed != nullptr;
+  kernels::ref::MatRef stacked = *w[0];
+  for (size_t i = 1; stack && i < ws.size(); ++i) {
+    const kernels::ref::MatRef& prev = *w[i - 1];
+    stack =
+        w[i]->type == prev.type && w[i]->cols == prev.cols &&
+        prev.rows % kernels::cpu::kPanelRows == 0 &&
+        w[i]->packed == prev.packed + kernels::cpu::PackedBytes(prev.type, prev.rows, prev.cols) &&
+        y[i] == y[i - 1] + prev.rows;
+    stacked.rows += w[i]->rows;
+  }
+  if (stack) return MatMul(stacked, x, n, y[0]);
+  for (size_t i = 0; i < ws.size(); ++i) RETURN_IF_ERROR(MatMul(*w[i], x, n, y[i]));
+  return OkStatus();
+}
+
 void Forward::RmsNorm(const float* x, const float* weight, float* out) {
   if (options_.reference) return kernels::ref::RmsNorm(x, weight, cfg_.d_model, cfg_.rms_eps, out);
   kernels::cpu::RmsNorm(x, weight, cfg_.d_model, cfg_.rms_eps, out);
@@ -97,9 +122,7 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
   for (int64_t t = 0; t < n; ++t) {
     RmsNorm(&x_[t * d], w.attn_norm.data(), &xb_[t * d]);
   }
-  RETURN_IF_ERROR(MatMul(w.wq, xb_.data(), n, q_.data()));
-  RETURN_IF_ERROR(MatMul(w.wk, xb_.data(), n, k_.data()));
-  RETURN_IF_ERROR(MatMul(w.wv, xb_.data(), n, v_.data()));
+  RETURN_IF_ERROR(MatMuls({&w.wq, &w.wk, &w.wv}, xb_.data(), n, {q_, k_, v_}));
   for (int64_t t = 0; t < n; ++t) {
     if (cfg_.qkv_bias) {
       for (int64_t i = 0; i < qd; ++i) q_[t * qd + i] += w.bq[i];
@@ -109,7 +132,7 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
     kernels::ref::Rope(&q_[t * qd], cfg_.n_heads, cfg_.head_dim, pos + t, rope_);
     kernels::ref::Rope(&k_[t * kvd], cfg_.n_kv_heads, cfg_.head_dim, pos + t, rope_);
   }
-  cache_.Write(layer, pos, n, k_.data(), v_.data());
+  cache_.Write(layer, pos, n, k_, v_);
   const void* kc = cache_.K(layer);
   const void* vc = cache_.V(layer);
   const bool f16 = cache_.precision() == kv::KvPrecision::kF16;
@@ -127,7 +150,7 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
       }
     }
   } else {
-    kernels::cpu::CausalAttention({q_.data(), n, pos, kc, vc, shape, att_.data(), f16}, *pool_);
+    kernels::cpu::CausalAttention({q_, n, pos, kc, vc, shape, att_.data(), f16}, *pool_);
   }
   RETURN_IF_ERROR(MatMul(w.wo, att_.data(), n, xb_.data()));
   for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
@@ -141,14 +164,13 @@ Status Forward::FeedForward(int layer, int64_t n) {
   for (int64_t t = 0; t < n; ++t) {
     RmsNorm(&x_[t * d], w.ffn_norm.data(), &xb_[t * d]);
   }
-  RETURN_IF_ERROR(MatMul(w.w_gate, xb_.data(), n, gate_.data()));
-  RETURN_IF_ERROR(MatMul(w.w_up, xb_.data(), n, up_.data()));
+  RETURN_IF_ERROR(MatMuls({&w.w_gate, &w.w_up}, xb_.data(), n, {gate_, up_}));
   if (options_.reference) {
-    kernels::ref::SwiGlu(gate_.data(), up_.data(), n * cfg_.n_ff);
+    kernels::ref::SwiGlu(gate_, up_, n * cfg_.n_ff);
   } else {
-    kernels::cpu::SwiGlu(gate_.data(), up_.data(), n * cfg_.n_ff);
+    kernels::cpu::SwiGlu(gate_, up_, n * cfg_.n_ff);
   }
-  RETURN_IF_ERROR(MatMul(w.w_down, gate_.data(), n, xb_.data()));
+  RETURN_IF_ERROR(MatMul(w.w_down, gate_, n, xb_.data()));
   for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
   return OkStatus();
 }

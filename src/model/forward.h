@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -38,6 +39,9 @@ struct ForwardOptions {
   bool reference = false;            // the scalar kernels::ref oracle instead of kernels::cpu
   base::ThreadPool* pool = nullptr;  // not owned; null: a private single-thread pool
   kernels::cpu::MatMulOptions matmul;
+  // Decode: q|k|v and gate|up as one product each where their packed copies lie back to back
+  // (LlamaModel::PackWeights packs them in that order); the same products, row for row.
+  bool stack_products = true;
 };
 
 class Forward {
@@ -62,6 +66,10 @@ class Forward {
   Status Logits(int64_t n, std::vector<float>* logits);
   // y = x·wᵀ (x: [n, w.cols], y: [n, w.rows]) with the kernels the options chose.
   Status MatMul(const kernels::ref::MatRef& w, const float* x, int64_t n, float* y);
+  // ys[i] = x·ws[i]ᵀ, i < 2 or 3; for one token (ys then back to back) as one product over the
+  // stacked matrices when their packed panels lie back to back.
+  Status MatMuls(std::initializer_list<const kernels::ref::MatRef*> ws, const float* x, int64_t n,
+                 std::initializer_list<float*> ys);
   void RmsNorm(const float* x, const float* weight, float* out);  // one row of d_model
 
   const LlamaModel& model_;
@@ -73,15 +81,17 @@ class Forward {
   base::ThreadPool* pool_;
   kernels::ref::RopeParams rope_;
   // Activations for a chunk of n tokens, grown on demand.
-  std::vector<float> x_;       // [n, d_model] residual stream
-  std::vector<float> xb_;      // [n, d_model] normalised input / projection output
-  std::vector<float> q_;       // [n, q_dim]
-  std::vector<float> k_;       // [n, kv_dim]
-  std::vector<float> v_;       // [n, kv_dim]
-  std::vector<float> att_;     // [n, q_dim]
-  std::vector<float> gate_;    // [n, n_ff]
-  std::vector<float> up_;      // [n, n_ff]
-  std::vector<float> scores_;  // [n_ctx]
+  std::vector<float> x_;        // [n, d_model] residual stream
+  std::vector<float> xb_;       // [n, d_model] normalised input / projection output
+  std::vector<float> qkv_;      // q_, k_, v_ back to back
+  float* q_ = nullptr;          // [n, q_dim]
+  float* k_ = nullptr;          // [n, kv_dim]
+  float* v_ = nullptr;          // [n, kv_dim]
+  std::vector<float> att_;      // [n, q_dim]
+  std::vector<float> gate_up_;  // gate_, up_ back to back
+  float* gate_ = nullptr;       // [n, n_ff]
+  float* up_ = nullptr;         // [n, n_ff]
+  std::vector<float> scores_;   // [n_ctx]
 };
 
 }  // namespace tandem::model

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/test_util.h"
 #include "model/forward.h"
 #include "model/llama_model.h"
@@ -79,6 +81,43 @@ TEST(ForwardKernels, FastPathMatchesReferenceOnQ4_K_M) {
   const std::string path = testing::TempDir() + "/fast-k.gguf";
   ASSERT_TRUE(MakeModel({s, kernels::WeightType::kQ4_K, "", 3, QuantMix::kMedium}, path).ok());
   Compare(path, 3e-2);
+}
+
+// Decode runs q|k|v and gate|up as one product each where the packed copies lie back to back:
+// the same logits, bit for bit, as one product per matrix. Q4_K_M's layer 1 has a Q6_K attn_v,
+// which leaves its q|k|v as three products.
+TEST(ForwardKernels, StackedDecodeProductsAreExact) {
+  ModelShape q4{"stack-q4", "llama", 2, 128, 4, 2, 256, 600, 1024, 500000.0f, 8.0f, true};
+  ModelShape qk{"stack-k", "llama", 2, 256, 4, 2, 512, 600, 1024, 500000.0f, 8.0f, false};
+  const std::string path = testing::TempDir() + "/stack.gguf";
+  for (const auto& [shape, type, mix] :
+       {std::tuple{q4, kernels::WeightType::kQ4_0, QuantMix::kUniform},
+        std::tuple{qk, kernels::WeightType::kQ4_K, QuantMix::kMedium}}) {
+    ASSERT_TRUE(MakeModel({shape, type, "", 3, mix}, path).ok());
+    auto m = LlamaModel::Load(path);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    const LayerWeights& l0 = (*m)->weights().layers[0];
+    if (l0.wq.packed == nullptr) GTEST_SKIP() << "this CPU does not pack " << WeightTypeName(type);
+    EXPECT_EQ(l0.wk.packed, l0.wq.packed + kernels::cpu::PackedBytes(type, l0.wq.rows, l0.wq.cols));
+    EXPECT_EQ(l0.w_up.packed,
+              l0.w_gate.packed + kernels::cpu::PackedBytes(type, l0.w_gate.rows, l0.w_gate.cols));
+    base::ThreadPool pool(2);
+    ForwardOptions stacked, separate;
+    stacked.pool = separate.pool = &pool;
+    separate.stack_products = false;
+    auto c1 = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32));
+    auto c2 = kv::KvCache::Create(KvLayoutFor((*m)->config(), 32));
+    Forward f1(**m, *c1, stacked), f2(**m, *c2, separate);
+    const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+    std::vector<float> l1, l2;
+    ASSERT_TRUE(f1.Prefill(prompt, 0, &l1).ok());
+    ASSERT_TRUE(f2.Prefill(prompt, 0, &l2).ok());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(f1.Decode(7 + i, 5 + i, &l1).ok());
+      ASSERT_TRUE(f2.Decode(7 + i, 5 + i, &l2).ok());
+      ASSERT_EQ(l1, l2) << WeightTypeName(type) << " decode " << i;
+    }
+  }
 }
 
 // F16 prefill through bf16 products (--f16-bf16) rounds weights and activations to 8 mantissa
