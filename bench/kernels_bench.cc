@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "bench_matrices.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/elementwise.h"
@@ -19,37 +20,9 @@
 namespace tandem::kernels {
 namespace {
 
-std::vector<float> Random(size_t n) {
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = d(rng);
-  return v;
-}
-
-// Bytes of a rows x cols matrix of `type` as the CPU kernels read it: packed for this CPU where
-// it packs the type (as a loaded model has them), else the GGUF rows.
-uint64_t KernelBytes(WeightType type, int64_t rows, int64_t cols) {
-  return cpu::PacksWeights(type) ? cpu::PackedBytes(type, rows, cols) : RowBytes(type, cols) * rows;
-}
-
-// A rows x cols matrix of `type` written into dst (KernelBytes long, 64-byte aligned): one random
-// row quantized and repeated (speed does not depend on the values), then packed where the CPU
-// kernels pack the type; the returned MatRef reads it as they would.
-StatusOr<ref::MatRef> MakeMatrix(WeightType type, int64_t rows, int64_t cols, uint8_t* dst) {
-  const uint64_t row_bytes = RowBytes(type, cols);
-  const std::vector<float> src = Random(cols);
-  std::vector<uint8_t> w(row_bytes * rows);
-  RETURN_IF_ERROR(ref::QuantizeRow(type, src.data(), w.data(), cols));
-  for (int64_t r = 1; r < rows; ++r) std::copy_n(w.data(), row_bytes, &w[r * row_bytes]);
-  if (!cpu::PacksWeights(type)) {
-    std::copy(w.begin(), w.end(), dst);
-    return ref::MatRef{type, dst, rows, cols};
-  }
-  RETURN_IF_ERROR(
-      cpu::PackWeights({type, w.data(), rows, cols}, dst, KernelBytes(type, rows, cols)));
-  return ref::MatRef{type, nullptr, rows, cols, dst};  // the kernels read the packed copy only
-}
+using bench::KernelBytes;
+using bench::MakeMatrix;
+using bench::Random;
 
 // args: weight type id, rows, cols, tokens, threads, F16 through bf16 products (0/1)
 void BM_MatMul(benchmark::State& state) {
@@ -93,33 +66,18 @@ void BM_MatMul(benchmark::State& state) {
 void BM_DecodeLayers(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   base::ThreadPool pool(static_cast<int>(state.range(1)));
-  struct Shape {
-    int64_t rows, cols;
-  };
-  const Shape shapes[] = {{2048, 2048}, {512, 2048},  {512, 2048}, {2048, 2048},
-                          {8192, 2048}, {8192, 2048}, {2048, 8192}};
+  std::vector<bench::Shape> shapes;
+  for (int layer = 0; layer < 16; ++layer) {
+    shapes.insert(shapes.end(), std::begin(bench::kLlama1BLayer), std::end(bench::kLlama1BLayer));
+  }
   // One arena, as a loaded model packs into (huge pages where the kernel allows).
-  auto size_of = [&](const Shape& s) { return (KernelBytes(type, s.rows, s.cols) + 63) / 64 * 64; };
-  uint64_t bytes = 0;
-  for (const Shape& s : shapes) bytes += 16 * size_of(s);
-  auto arena = cpu::AlignedBuffer::Allocate(bytes);
-  if (!arena.ok()) {
-    state.SkipWithError("cannot allocate");
+  auto matrices = bench::MakeMatrices(type, shapes);
+  if (!matrices.ok()) {
+    state.SkipWithError(matrices.status().ToString().c_str());
     return;
   }
-  std::vector<ref::MatRef> mats;
-  uint64_t offset = 0;
-  for (int layer = 0; layer < 16; ++layer) {
-    for (const Shape& s : shapes) {
-      const auto m = MakeMatrix(type, s.rows, s.cols, arena->data() + offset);
-      if (!m.ok()) {
-        state.SkipWithError(m.status().ToString().c_str());
-        return;
-      }
-      mats.push_back(*m);
-      offset += size_of(s);
-    }
-  }
+  const std::vector<ref::MatRef>& mats = matrices->mats;
+  const uint64_t bytes = matrices->bytes;
   // The read ceiling, measured after every pass over a buffer of the same size: this machine's
   // bandwidth swings within seconds, so each pass is compared with its neighbour.
   auto meter = cpu::ReadBandwidthMeter::Create(pool, bytes);

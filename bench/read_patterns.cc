@@ -13,17 +13,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "bench_matrices.h"
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
-#include "kernels/ref/quant.h"
 #include "kernels/types.h"
 
 namespace tandem::kernels {
@@ -196,48 +195,11 @@ void BM_DecodeVsStream(benchmark::State& state) {
   const uint64_t part = kStreamBytes / kThreads;
   pool.ParallelForShares(kThreads,
                          [&](int64_t t, int) { std::memset(buffer->data() + t * part, 1, part); });
-  // Matrices of one quantized row repeated (speed does not depend on the values), packed as a
-  // loaded model has them where the CPU packs the type, each pass's in one arena.
   struct Pass {
     std::string name;
-    cpu::AlignedBuffer arena;
-    std::vector<ref::MatRef> mats;
-    uint64_t bytes = 0;
+    bench::Matrices matrices;  // in one arena, as a loaded model has them
   };
-  struct Shape {
-    int64_t rows, cols;
-  };
-  auto make_pass = [](WeightType type, const std::string& name,
-                      const std::vector<Shape>& shapes) -> StatusOr<Pass> {
-    auto size_of = [&](const Shape& s) {
-      const uint64_t b = cpu::PacksWeights(type) ? cpu::PackedBytes(type, s.rows, s.cols)
-                                                 : RowBytes(type, s.cols) * s.rows;
-      return (b + 63) / 64 * 64;
-    };
-    Pass pass;
-    pass.name = name;
-    for (const Shape& s : shapes) pass.bytes += size_of(s);
-    ASSIGN_OR_RETURN(pass.arena, cpu::AlignedBuffer::Allocate(pass.bytes));
-    uint64_t offset = 0;
-    for (const Shape& s : shapes) {
-      const uint64_t row_bytes = RowBytes(type, s.cols);
-      std::vector<float> src(s.cols);
-      for (int64_t i = 0; i < s.cols; ++i) src[i] = std::sin(0.37f * static_cast<float>(i));
-      std::vector<uint8_t> w(row_bytes * s.rows);
-      RETURN_IF_ERROR(ref::QuantizeRow(type, src.data(), w.data(), s.cols));
-      for (int64_t r = 1; r < s.rows; ++r) std::memcpy(&w[r * row_bytes], w.data(), row_bytes);
-      uint8_t* dst = pass.arena.data() + offset;
-      if (cpu::PacksWeights(type)) {
-        RETURN_IF_ERROR(cpu::PackWeights({type, w.data(), s.rows, s.cols}, dst, size_of(s)));
-        pass.mats.push_back(ref::MatRef{type, nullptr, s.rows, s.cols, dst});
-      } else {
-        std::memcpy(dst, w.data(), w.size());
-        pass.mats.push_back(ref::MatRef{type, dst, s.rows, s.cols});
-      }
-      offset += size_of(s);
-    }
-    return pass;
-  };
+  using bench::Shape;
   // Per type: one matrix of about 512 MiB, 2048 columns; for three types also the 112 matrices of
   // the Llama-3.2-1B shape's 16 layers (q, k, v, o, gate, up, down), one call each.
   // "stacked": q|k|v and gate|up as one matrix each (64 calls instead of 112), as Forward runs
@@ -247,10 +209,7 @@ void BM_DecodeVsStream(benchmark::State& state) {
     for (Shape s : {Shape{3072, 2048}, Shape{2048, 2048}, Shape{16384, 2048}, Shape{2048, 8192}}) {
       stacked.push_back(s);
     }
-    for (Shape s : {Shape{2048, 2048}, Shape{512, 2048}, Shape{512, 2048}, Shape{2048, 2048},
-                    Shape{8192, 2048}, Shape{8192, 2048}, Shape{2048, 8192}}) {
-      layers.push_back(s);
-    }
+    layers.insert(layers.end(), std::begin(bench::kLlama1BLayer), std::end(bench::kLlama1BLayer));
   }
   struct Spec {
     WeightType type;
@@ -269,16 +228,16 @@ void BM_DecodeVsStream(benchmark::State& state) {
   specs.push_back({WeightType::kQ4_0, "Q4_0 stacked", stacked});
   std::vector<Pass> work;
   for (const Spec& spec : specs) {
-    auto pass = make_pass(spec.type, spec.name, spec.shapes);
-    if (!pass.ok()) {
-      state.SkipWithError(pass.status().ToString().c_str());
+    auto matrices = bench::MakeMatrices(spec.type, spec.shapes);
+    if (!matrices.ok()) {
+      state.SkipWithError(matrices.status().ToString().c_str());
       return;
     }
-    work.push_back(std::move(*pass));
+    work.push_back({spec.name, std::move(*matrices)});
   }
   int64_t max_rows = 8192;
   for (const Pass& p : work) {
-    for (const ref::MatRef& m : p.mats) max_rows = std::max(max_rows, m.rows);
+    for (const ref::MatRef& m : p.matrices.mats) max_rows = std::max(max_rows, m.rows);
   }
   std::vector<float> x(8192, 0.5f), y(max_rows);
   const int passes = static_cast<int>(work.size()) + 1;  // pass 0: the stream
@@ -296,12 +255,12 @@ void BM_DecodeVsStream(benchmark::State& state) {
           });
         } else {
           const Pass& p = work[pass - 1];
-          for (const ref::MatRef& m : p.mats) {
+          for (const ref::MatRef& m : p.matrices.mats) {
             if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, {}).ok()) {
               state.SkipWithError("MatMul");
             }
           }
-          bytes = p.bytes;
+          bytes = p.matrices.bytes;
         }
         rates[pass].push_back(
             static_cast<double>(bytes) /
