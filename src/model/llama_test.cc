@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/packed.h"
 #include "model/forward.h"
 #include "model/generate.h"
 #include "model/gguf_writer.h"
@@ -156,8 +157,9 @@ TEST(Forward, ChunkedPrefillEqualsOneShotAndTheHookSeesEveryLayer) {
   for (size_t i = 0; i < k1.size(); ++i) EXPECT_NEAR(k1[i], k2[i], 1e-5f);
 }
 
-// F32/F16 matrices are copied onto the arena (huge pages) as they are: every kernel reads the
-// copy, which holds the file's bytes; quantized ones are packed beside their file rows.
+// Matrices the CPU kernels read packed (quantized ones, and F16 with AVX-512) are packed onto the
+// arena beside their file rows; the others (F32, and F16 without AVX-512) are copied onto it as
+// they are: every kernel reads the copy, which holds the file's bytes.
 TEST(LlamaModel, PlainMatricesAreCopiedOntoTheArena) {
   for (const char* file : {"stories260K.gguf", "stories260K-F16.gguf", "stories260K-Q8_0.gguf"}) {
     auto packed = LlamaModel::Load(kData + "/" + file);
@@ -182,7 +184,7 @@ TEST(LlamaModel, PlainMatricesAreCopiedOntoTheArena) {
         const uint64_t n = kernels::RowBytes(x.type, x.cols) * x.rows;
         bytes += n;
         ASSERT_EQ(std::memcmp(x.data, y.data, n), 0) << file << " layer " << l;
-        if (x.type == kernels::WeightType::kQ8_0) {
+        if (kernels::cpu::PacksWeights(x.type)) {
           EXPECT_TRUE(in_file(x.data));
           EXPECT_NE(x.packed, nullptr);
         } else {

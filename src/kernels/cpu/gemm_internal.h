@@ -73,6 +73,7 @@ void ConvertToBf16(const float* x, int64_t n, uint16_t* out);
 // AVX-512 intrinsics kernels (x86-64 only; call only when the CPU has the features).
 bool HasAvx512Vnni();  // AVX512F+BW+VL+VNNI
 bool HasAvx512Bf16();  // AVX512F+BW+VL+BF16
+bool HasAvx512();      // AVX512F+BW+VL+DQ (with F16C and FMA)
 void GemmQ8_0Vnni(const GemmArgs& a);
 void GemmQ4_0Vnni(const GemmArgs& a);
 void GemmQ8_0Packed(const GemmArgs& a);  // a.packed, a.xs; rows [r0, r1) are panels
@@ -81,11 +82,13 @@ void GemmQ5_0Packed(const GemmArgs& a);
 void GemmQ4_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
 void GemmQ5_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
 void GemmQ6_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 16)
+void GemmF16Packed(const GemmArgs& a);    // packed F16 (a.packed) times f32 a.x, exact
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
 // The same through panels packed per task (prefill; cols % 32 == 0, rows in steps of 32).
 void GemmF16Bf16Panels(const GemmArgs& a);
 void GemmBF16Bf16Panels(const GemmArgs& a);
+void GemmF16PackedBf16Panels(const GemmArgs& a);  // packed F16 (a.packed; r0, r1 in panels)
 void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t* out);  // = ConvertToBf16, vectorised
 
 }  // namespace tandem::kernels::cpu::internal

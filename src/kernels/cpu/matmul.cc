@@ -38,6 +38,11 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
   const bool bf16 = o.allow_intrinsics && internal::HasAvx512Bf16();
   if (has_packed && o.allow_intrinsics && PacksWeights(type)) {
     switch (type) {
+      case WeightType::kF16:
+        if (bf16 && n_tokens > 1 && o.f16_prefill == F16Prefill::kBf16 && cols % 32 == 0) {
+          return {internal::GemmF16PackedBf16Panels, ActForm::kBf16, 0, true, true};
+        }
+        return {internal::GemmF16Packed, ActForm::kF32, 0, true};
       case WeightType::kQ8_0: return {internal::GemmQ8_0Packed, ActForm::kQ8Signed, 128, true};
       case WeightType::kQ4_0: return {internal::GemmQ4_0Packed, ActForm::kQ8Signed, 8, true};
       case WeightType::kQ5_0: return {internal::GemmQ5_0Packed, ActForm::kQ8Signed, 16, true};

@@ -5,7 +5,9 @@
 // of its weights as bf16 into a per-thread buffer laid out [column pair][32 rows][2] (a vector of
 // 16 rows' pairs per 64 bytes), once, then multiplies it with all of its tokens: per column pair,
 // two weight vectors, and each token's pair broadcast to every lane, one vdpbf16ps per 16 rows.
-// Results land in lanes = rows. Partial sums over column chunks accumulate in y.
+// Results land in lanes = rows. Partial sums over column chunks accumulate in y. F16 weights
+// packed at load (packed.h) already hold a row's pair per 32-bit lane: the chunk is then one
+// conversion per 64 bytes of two panels.
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/packed.h"
 #include "kernels/cpu/x86_targets.h"
 
 namespace tandem::kernels::cpu::internal {
@@ -47,6 +50,27 @@ TANDEM_TARGET_BF16 void PackChunk(const uint8_t* w, uint64_t row_bytes, int n_ro
       _mm512_store_si512(pairs, v);
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) out[(k / 2 + i) * kRows + r] = pairs[i];
+    }
+  }
+}
+
+// Packed F16 (packed.h): column pairs [k0 / 2, (k0 + kc) / 2) of n_panels (1 or 2) panels from
+// `panel` into out[kc / 2][kRows][2] as bf16. A panel's 64 bytes per pair are already a row's pair
+// per 32-bit lane: one conversion each.
+TANDEM_TARGET_BF16 void PackChunkFromPanels(const uint8_t* panel, uint64_t stride, int n_panels,
+                                            int64_t k0, int64_t kc, uint32_t* out) {
+  for (int64_t kp = 0; kp < kc / 2; ++kp) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m512i v = _mm512_setzero_si512();
+      if (h < n_panels) {
+        const uint8_t* w = panel + h * stride + (k0 / 2 + kp) * 64;
+        const __m512 lo = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
+        const __m512 hi =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32)));
+        v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+      }
+      _mm512_store_si512(out + kp * kRows + h * kPanelRows, v);
     }
   }
 }
@@ -91,21 +115,33 @@ TANDEM_TARGET_BF16 void TokenTail(int64_t left, const uint32_t* packed, int64_t 
   PanelTile<T>(packed, kc, x, ldx, y, ldy, accumulate, m0, m1);
 }
 
-template <bool kF16>
+// The weights: F16 or BF16 rows, or packed F16 panels (a.packed; a.r0 and a.r1 count panels).
+enum class Source { kF16Rows, kBf16Rows, kF16Panels };
+
+template <Source S>
 TANDEM_TARGET_BF16 void GemmPanels(const GemmArgs& a) {
   thread_local std::vector<uint32_t, std::allocator<uint32_t>> storage;
   storage.resize(kKc / 2 * kRows + 16);
   auto* packed = reinterpret_cast<uint32_t*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
                                              ~uintptr_t{63});
-  for (int64_t r = a.r0; r < a.r1; r += kRows) {
-    const int n_rows = static_cast<int>(std::min<int64_t>(kRows, a.r1 - r));
+  constexpr bool kPanels = S == Source::kF16Panels;
+  const int64_t r0 = kPanels ? a.r0 * kPanelRows : a.r0;
+  const int64_t r1 = kPanels ? std::min(a.r1 * kPanelRows, a.rows) : a.r1;
+  for (int64_t r = r0; r < r1; r += kRows) {
+    const int n_rows = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
     const __mmask16 m0 = static_cast<__mmask16>(n_rows >= 16 ? 0xffff : (1u << n_rows) - 1);
     const __mmask16 m1 = static_cast<__mmask16>(n_rows >= 32   ? 0xffff
                                                 : n_rows <= 16 ? 0
                                                                : (1u << (n_rows - 16)) - 1);
     for (int64_t k0 = 0; k0 < a.cols; k0 += kKc) {
       const int64_t kc = std::min(kKc, a.cols - k0);
-      PackChunk<kF16>(a.w + r * a.row_bytes, a.row_bytes, n_rows, k0, kc, packed);
+      if constexpr (kPanels) {
+        PackChunkFromPanels(a.packed + r / kPanelRows * a.panel_stride, a.panel_stride,
+                            n_rows > kPanelRows ? 2 : 1, k0, kc, packed);
+      } else {
+        PackChunk<S == Source::kF16Rows>(a.w + r * a.row_bytes, a.row_bytes, n_rows, k0, kc,
+                                         packed);
+      }
       for (int64_t t = a.t0; t < a.t1; t += kTok) {
         TokenTail<kTok>(a.t1 - t, packed, kc, a.xbf + t * a.cols + k0, a.cols, a.y + t * a.ldy + r,
                         a.ldy, k0 > 0, m0, m1);
@@ -129,8 +165,9 @@ TANDEM_TARGET_BF16 void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t*
   }
 }
 
-void GemmF16Bf16Panels(const GemmArgs& a) { GemmPanels<true>(a); }
-void GemmBF16Bf16Panels(const GemmArgs& a) { GemmPanels<false>(a); }
+void GemmF16Bf16Panels(const GemmArgs& a) { GemmPanels<Source::kF16Rows>(a); }
+void GemmBF16Bf16Panels(const GemmArgs& a) { GemmPanels<Source::kBf16Rows>(a); }
+void GemmF16PackedBf16Panels(const GemmArgs& a) { GemmPanels<Source::kF16Panels>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 
@@ -139,6 +176,7 @@ void GemmBF16Bf16Panels(const GemmArgs& a) { GemmPanels<false>(a); }
 namespace tandem::kernels::cpu::internal {
 void GemmF16Bf16Panels(const GemmArgs&) {}
 void GemmBF16Bf16Panels(const GemmArgs&) {}
+void GemmF16PackedBf16Panels(const GemmArgs&) {}
 void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t* out) { ConvertToBf16(x, n, out); }
 }  // namespace tandem::kernels::cpu::internal
 

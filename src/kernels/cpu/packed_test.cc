@@ -86,7 +86,7 @@ TEST(PackedWeights, LayoutOfQ8Chunks) {
   EXPECT_EQ(reinterpret_cast<const uint16_t*>(p1)[1], 0);
   // Wrong size or type: an error, nothing written out of bounds.
   EXPECT_FALSE(PackWeights(w, buf->data(), n - 64).ok());
-  EXPECT_FALSE(PackWeights({WeightType::kF16, bytes.data(), 1, 32}, buf->data(), n).ok());
+  EXPECT_FALSE(PackWeights({WeightType::kF32, bytes.data(), 1, 32}, buf->data(), n).ok());
 }
 
 struct Case {
@@ -107,10 +107,10 @@ std::vector<float> RoundedPer(const std::vector<float>& x, size_t block) {
 }
 
 // The packed kernel against the reference, against the reference on activations rounded as the
-// kernel rounds them (per 32, or per 256 for the K-quants), and the portable path, which ignores
-// the packed copy.
+// kernel rounds them (per 32, or per 256 for the K-quants; 0: not rounded), and the portable path,
+// which ignores the packed copy.
 void CheckPacked(WeightType type, const std::vector<Case>& cases, double tolerance,
-                 size_t act_block) {
+                 size_t act_block, const MatMulOptions& options = {}) {
   base::ThreadPool pool(3);
   std::mt19937 rng(99);
   for (const Case c : cases) {
@@ -128,16 +128,18 @@ void CheckPacked(WeightType type, const std::vector<Case>& cases, double toleran
     const size_t ny = c.n_tokens * c.rows;
     std::vector<float> want(ny), same_rounding(ny), got(ny, NAN);
     ASSERT_TRUE(ref::MatMul(m.w, x.data(), c.n_tokens, want.data()).ok());
-    ASSERT_TRUE(MatMul(packed, x.data(), c.n_tokens, got.data(), pool).ok());
+    ASSERT_TRUE(MatMul(packed, x.data(), c.n_tokens, got.data(), pool, options).ok());
     const std::string label = std::string(WeightTypeName(type)) + " " + std::to_string(c.rows) +
                               "x" + std::to_string(c.cols) + " tokens " +
                               std::to_string(c.n_tokens);
     EXPECT_LT(NormalisedError(got, want), tolerance) << label;
-    const std::vector<float> xr = RoundedPer(x, act_block);
-    ASSERT_TRUE(ref::MatMul(m.w, xr.data(), c.n_tokens, same_rounding.data()).ok());
-    EXPECT_LT(NormalisedError(got, same_rounding), 1e-6) << label << " same activation rounding";
+    if (act_block > 0) {
+      const std::vector<float> xr = RoundedPer(x, act_block);
+      ASSERT_TRUE(ref::MatMul(m.w, xr.data(), c.n_tokens, same_rounding.data()).ok());
+      EXPECT_LT(NormalisedError(got, same_rounding), 1e-6) << label << " same activation rounding";
+    }
     for (float v : got) ASSERT_TRUE(std::isfinite(v)) << label;
-    MatMulOptions portable;
+    MatMulOptions portable = options;
     portable.allow_intrinsics = false;
     ASSERT_TRUE(MatMul(packed, x.data(), c.n_tokens, got.data(), pool, portable).ok());
     EXPECT_LT(NormalisedError(got, want), tolerance) << label << " portable";
@@ -181,6 +183,45 @@ TEST(PackedWeights, KQuantKernelsMatchReference) {
                  {129, 256, 2},
                  {64, 512, 3}},
                 1.5e-2, 256);
+  }
+}
+
+// F16: exact products (fp16 widens to f32 exactly; only the summation order differs) on odd
+// columns (a zero-padded last pair), partial and odd panel counts, every token tail, decode; and
+// with bf16 prefill, which rounds weights and activations to 8 mantissa bits where the columns
+// come in whole 32s (else the exact kernel runs).
+TEST(PackedWeights, F16KernelsMatchReference) {
+  if (!PacksWeights(WeightType::kF16)) GTEST_SKIP() << "this CPU has no packed F16 kernels";
+  const std::vector<Case> cases = {{1, 1, 1},    {16, 2, 4},     {17, 3, 5},      {50, 64, 7},
+                                   {96, 33, 1},  {130, 2048, 1}, {33, 2048, 300}, {129, 96, 2},
+                                   {64, 511, 3}, {47, 608, 13}};
+  CheckPacked(WeightType::kF16, cases, 1e-6, 0);
+  MatMulOptions bf16;
+  bf16.f16_prefill = F16Prefill::kBf16;
+  CheckPacked(WeightType::kF16, cases, 1e-2, 0, bf16);
+}
+
+TEST(PackedWeights, LayoutOfF16Pairs) {
+  // Row r, column k holds r * 100 + k (exact in fp16 up to 2048).
+  const int64_t rows = 18, cols = 5;
+  std::vector<uint16_t> h(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < cols; ++k) h[r * cols + k] = F32ToFp16(static_cast<float>(r * 100 + k));
+  }
+  const ref::MatRef w{WeightType::kF16, reinterpret_cast<const uint8_t*>(h.data()), rows, cols};
+  const uint64_t n = PackedBytes(WeightType::kF16, rows, cols);
+  ASSERT_EQ(PanelStride(WeightType::kF16, cols), 3u * 64);
+  ASSERT_EQ(n, 2u * 3 * 64);
+  auto buf = AlignedBuffer::Allocate(n);
+  ASSERT_TRUE(buf.ok());
+  ASSERT_TRUE(PackWeights(w, buf->data(), n).ok());
+  const auto* p = reinterpret_cast<const uint16_t*>(buf->data());
+  for (int64_t r = 0; r < 32; ++r) {
+    for (int64_t k = 0; k < 6; ++k) {
+      const uint16_t got = p[(r / 16) * 3 * 32 + (k / 2) * 32 + (r % 16) * 2 + k % 2];
+      const float want = r < rows && k < cols ? static_cast<float>(r * 100 + k) : 0.0f;
+      ASSERT_EQ(Fp16ToF32(got), want) << "row " << r << " column " << k;
+    }
   }
 }
 

@@ -1,0 +1,145 @@
+// Packed F16 weights (packed.h) times f32 activations with AVX-512 FMA: exact products (fp16
+// widens to f32 without rounding), as the portable F16 kernels give.
+//
+// Per column pair j a panel holds 64 bytes: 16 rows' elements 2j and 2j + 1. Widened, the low 32
+// bytes are rows 0-7 and the high 32 bytes rows 8-15, each row's two elements in adjacent lanes;
+// each token's (x[2j], x[2j + 1]), broadcast as one 64-bit value, multiplies both. A tile is P
+// panels times T tokens; at its end adjacent lanes are added, giving the 16 rows' sums in row
+// order. Decode (P = T = 1) reads one panel after the other, front to back: one stream per core,
+// as the int8 layouts (packed_driver-inl.h). Prefill tiles 2 panels by 6 tokens.
+#include "kernels/cpu/gemm_internal.h"
+
+#if defined(__x86_64__)
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/x86_targets.h"
+
+namespace tandem::kernels::cpu::internal {
+namespace {
+
+constexpr int kTokTile = 6;
+
+// (x[0], x[1]) in every lane pair; (x[0], 0) for an odd last column.
+TANDEM_TARGET_AVX512 inline __m512 PairOf(const float* x, bool both) {
+  const float pair[2] = {x[0], both ? x[1] : 0.0f};
+  double d;
+  std::memcpy(&d, pair, sizeof(d));
+  return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+
+// acc += column pair j of P panels x T tokens.
+template <int P, int T>
+TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t* panel,
+                                          uint64_t stride, int64_t j, const float* x, int64_t ldx,
+                                          bool both) {
+  __m512 lo[P], hi[P];
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    const uint8_t* w = panel + p * stride + j * 64;
+    lo[p] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
+    hi[p] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32)));
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const __m512 xv = PairOf(x + t * ldx + 2 * j, both);
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+      acc[p][0][t] = _mm512_fmadd_ps(lo[p], xv, acc[p][0][t]);
+      acc[p][1][t] = _mm512_fmadd_ps(hi[p], xv, acc[p][1][t]);
+    }
+  }
+}
+
+template <int P, int T>
+TANDEM_TARGET_AVX512 void F16Tile(const uint8_t* panel, uint64_t stride, int64_t cols,
+                                  const float* x, int64_t ldx, float* y, int64_t ldy,
+                                  int last_rows) {
+  // Decode: two sets of accumulators, for even and odd pairs, halve the chains of dependent FMAs.
+  constexpr int kSets = P == 1 && T == 1 ? 2 : 1;
+  __m512 acc[kSets][P][2][T];
+#pragma GCC unroll 16
+  for (int s = 0; s < kSets; ++s) {
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[s][p][0][t] = acc[s][p][1][t] = _mm512_setzero_ps();
+    }
+  }
+  const int64_t pairs = cols / 2;
+  int64_t j = 0;
+  for (; j + kSets <= pairs; j += kSets) {
+#pragma GCC unroll 2
+    for (int s = 0; s < kSets; ++s) PairStep<P, T>(acc[s], panel, stride, j + s, x, ldx, true);
+  }
+  for (; j < pairs; ++j) PairStep<P, T>(acc[0], panel, stride, j, x, ldx, true);
+  if (cols % 2 != 0) PairStep<P, T>(acc[0], panel, stride, pairs, x, ldx, false);
+  // Lanes (row, element of the pair) -> rows: even lanes of lo then hi, plus the odd lanes.
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    const __mmask16 m = p == P - 1 && last_rows < kPanelRows
+                            ? static_cast<__mmask16>((1u << last_rows) - 1)
+                            : static_cast<__mmask16>(0xffff);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      __m512 lo = acc[0][p][0][t], hi = acc[0][p][1][t];
+      if constexpr (kSets == 2) {
+        lo = _mm512_add_ps(lo, acc[1][p][0][t]);
+        hi = _mm512_add_ps(hi, acc[1][p][1][t]);
+      }
+      const __m512 sum =
+          _mm512_add_ps(_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi));
+      _mm512_mask_storeu_ps(y + t * ldy + p * kPanelRows, m, sum);
+    }
+  }
+}
+
+// P panels from `panel` times tokens [t, t + T), or the largest tile under T that fits.
+template <int P, int T>
+TANDEM_TARGET_AVX512 void RunTile(const GemmArgs& a, int64_t panel, int64_t t) {
+  if constexpr (T > 1) {
+    if (a.t1 - t < T) return RunTile<P, T - 1>(a, panel, t);
+  }
+  const int64_t r = panel * kPanelRows;
+  const int last_rows =
+      static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
+  F16Tile<P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols, a.cols,
+                a.y + t * a.ldy + r, a.ldy, last_rows);
+}
+
+template <int P>
+TANDEM_TARGET_AVX512 void PanelsTimesTokens(const GemmArgs& a, int64_t panel) {
+  for (int64_t t = a.t0; t < a.t1; t += kTokTile) RunTile<P, kTokTile>(a, panel, t);
+}
+
+}  // namespace
+
+bool HasAvx512() {
+  static const bool has =
+      HasAvx512Base() && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+void GemmF16Packed(const GemmArgs& a) {
+  int64_t p = a.r0;
+  if (a.t1 - a.t0 == 1) {
+    for (; p < a.r1; ++p) RunTile<1, 1>(a, p, a.t0);
+    return;
+  }
+  for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<2>(a, p);
+  if (p < a.r1) PanelsTimesTokens<1>(a, p);
+}
+
+}  // namespace tandem::kernels::cpu::internal
+
+#else  // not x86-64
+
+namespace tandem::kernels::cpu::internal {
+bool HasAvx512() { return false; }
+void GemmF16Packed(const GemmArgs&) {}
+}  // namespace tandem::kernels::cpu::internal
+
+#endif
