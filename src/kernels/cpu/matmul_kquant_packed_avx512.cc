@@ -137,21 +137,88 @@ struct Q4KTileOf {
   }
 };
 
+// Q6_K weight vectors of quarters k = 0..3 from one group's ql (quarters 0, 2), ql (1, 3) and qh
+// lines: the 4 low bits, and qh's bits 2k, 2k + 1 moved to bits 4, 5.
+// (k is a constant where it is inlined: unrolled loops or literals.)
+TANDEM_TARGET_VNNI inline __m512i Q6Quarter(int k, __m512i ql, __m512i qh) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
+  const __m512i hi = k == 0   ? _mm512_slli_epi16(qh, 4)
+                     : k == 1 ? _mm512_slli_epi16(qh, 2)
+                     : k == 2 ? qh
+                              : _mm512_srli_epi16(qh, 2);
+  return _mm512_ternarylogic_epi32(lo, hi, _mm512_set1_epi8(0x30), 0xF8);  // lo | (hi & 0x30)
+}
+
+// Q6_K decode, one panel: each quant line is loaded once, in ascending order. A group's three
+// lines give the weight vectors of its 4 quarters, which belong to 4 sub-blocks (8 h + 2 k + gh),
+// each summed in its own accumulator.
+TANDEM_TARGET_VNNI inline void Q6KDecodePanel(const GemmArgs& a, const uint8_t* panel, int64_t t0,
+                                              float* y, int last_rows) {
+  const int64_t cols = a.cols, nb = cols / 256;
+  const int8_t* xq = a.xk.q + t0 * cols;
+  const float* xd = a.xk.d + t0 * nb;
+  const int16_t* xs = a.xk.s + t0 * (cols / 16);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* sb = panel + b * Q6KPanel::kBytes;
+    TouchInOrder<Q6KPanel::kQuants>(sb);  // the header's lines, ahead of the quants
+    const int8_t* xb = xq + b * 256;
+    __m512i total = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+      for (int gh = 0; gh < 2; ++gh) {
+        __m512i acc[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          acc[k] = _mm512_set1_epi32(-32 * xs[b * 16 + 8 * h + 2 * k + gh]);
+        }
+#pragma GCC unroll 4
+        for (int g = 4 * gh; g < 4 * gh + 4; ++g) {
+          const uint8_t* v = sb + Q6KPanel::kQuants + (h * 8 + g) * 192;
+          const __m512i ql0 = _mm512_load_si512(v), ql1 = _mm512_load_si512(v + 64);
+          const __m512i qh = _mm512_load_si512(v + 128);
+          const int8_t* x = xb + 128 * h + 4 * g;
+          acc[0] = _mm512_dpbusd_epi32(acc[0], Q6Quarter(0, ql0, qh), _mm512_set1_epi32(Load4(x)));
+          acc[1] =
+              _mm512_dpbusd_epi32(acc[1], Q6Quarter(1, ql1, qh), _mm512_set1_epi32(Load4(x + 32)));
+          acc[2] =
+              _mm512_dpbusd_epi32(acc[2], Q6Quarter(2, ql0, qh), _mm512_set1_epi32(Load4(x + 64)));
+          acc[3] =
+              _mm512_dpbusd_epi32(acc[3], Q6Quarter(3, ql1, qh), _mm512_set1_epi32(Load4(x + 96)));
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const __m512i sc = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
+              sb + Q6KPanel::kScales + (8 * h + 2 * k + gh) * kPanelRows)));
+          total = _mm512_add_epi32(total, _mm512_mullo_epi32(acc[k], sc));
+        }
+      }
+    }
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + Q6KPanel::kD)));
+    sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xd[b])), sum);
+  }
+  const __m512 sums[1][1] = {{sum}};
+  StorePanelSums<1, 1>(sums, y, a.ldy, last_rows);
+}
+
 template <int P, int T>
 struct Q6KTile {
   TANDEM_TARGET_VNNI static void Run(const GemmArgs& a, const uint8_t* panel, int64_t t0, float* y,
                                      int last_rows) {
+    if constexpr (P == 1 && T == 1) return Q6KDecodePanel(a, panel, t0, y, last_rows);
     const int64_t cols = a.cols, nb = cols / 256;
     const int8_t* xq = a.xk.q + t0 * cols;
     const float* xd = a.xk.d + t0 * nb;
     const int16_t* xs = a.xk.s + t0 * (cols / 16);
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
     __m512 sum[P][T];
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Q6KPanel::kBytes;
-      // All of it: the quants too are read out of order within the super-block.
+      // All of it (one-token tails of prefill): the quants too are read out of order within the
+      // super-block.
       if constexpr (kDecodeTile<T>) TouchInOrder<Q6KPanel::kBytes>(sb);
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
@@ -177,15 +244,8 @@ struct Q6KTile {
 #pragma GCC unroll 16
               for (int p = 0; p < P; ++p) {
                 const uint8_t* v = sb + p * a.panel_stride + Q6KPanel::kQuants + (h * 8 + g) * 192;
-                const __m512i ql = _mm512_load_si512(v + (k % 2) * 64);
-                const __m512i qh = _mm512_load_si512(v + 128);
-                const __m512i lo = _mm512_and_si512(k < 2 ? ql : _mm512_srli_epi16(ql, 4), low4);
-                // qh bits 2k, 2k + 1 to bits 4, 5
-                const __m512i hi = k == 0   ? _mm512_slli_epi16(qh, 4)
-                                   : k == 1 ? _mm512_slli_epi16(qh, 2)
-                                   : k == 2 ? qh
-                                            : _mm512_srli_epi16(qh, 2);
-                w[p] = _mm512_ternarylogic_epi32(lo, hi, bits45, 0xF8);  // lo | (hi & 0x30)
+                w[p] =
+                    Q6Quarter(k, _mm512_load_si512(v + (k % 2) * 64), _mm512_load_si512(v + 128));
               }
 #pragma GCC unroll 16
               for (int t = 0; t < T; ++t) {
