@@ -35,13 +35,18 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::HardwareThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
+// Each thread counts the tasks it ran and adds them to `done` once, when it finds none left: an
+// atomic add per task moved the counter's cache line between the cores at every task (decode,
+// Q4_0 layers in quiet spells: 0.77 of the plain stream with 1-2 panels per task, 0.81 with 8).
 void ThreadPool::RunTasks(Loop& loop, int thread) {
+  int64_t ran = 0;
   for (;;) {
     const int64_t task = loop.next.fetch_add(1, std::memory_order_relaxed);
-    if (task >= loop.n_tasks) return;
+    if (task >= loop.n_tasks) break;
     (*loop.fn)(task, thread);
-    loop.done.fetch_add(1, std::memory_order_acq_rel);
+    ++ran;
   }
+  if (ran > 0) loop.done.fetch_add(ran, std::memory_order_acq_rel);
 }
 
 namespace {
@@ -66,9 +71,10 @@ int64_t Take(std::atomic<uint64_t>& range, bool from_front) {
 }  // namespace
 
 void ThreadPool::RunShares(Loop& loop, int thread) {
+  int64_t ran = 0;
   auto run = [&](int64_t task) {
     (*loop.fn)(task, thread);
-    loop.done.fetch_add(1, std::memory_order_acq_rel);
+    ++ran;
   };
   for (int64_t task; (task = Take(loop.shares[thread].range, true)) >= 0;) run(task);
   // Then the other shares in turn, each from its end (away from where its owner reads).
@@ -76,6 +82,7 @@ void ThreadPool::RunShares(Loop& loop, int thread) {
     auto& range = loop.shares[(thread + i) % loop.n_shares].range;
     for (int64_t task; (task = Take(range, false)) >= 0;) run(task);
   }
+  if (ran > 0) loop.done.fetch_add(ran, std::memory_order_acq_rel);
 }
 
 void ThreadPool::WorkerLoop(int thread) {

@@ -18,39 +18,58 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kBlock = 32;
 
-// One block of 32: q[j] = round(x[j] / d), d = max |x| / 127. Returns d.
-inline float QuantizeBlock(const float* xb, int32_t* qi) {
+// max |x[j]| over n elements (n a multiple of the vector length, or any n when it is longer).
+inline float AbsMax(const float* x, int n) {
+  const hn::ScalableTag<float> df;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  if (lanes > n) {
+    float amax = 0;
+    for (int j = 0; j < n; ++j) amax = std::max(amax, std::abs(x[j]));
+    return amax;
+  }
+  auto m = hn::Zero(df);
+  for (int j = 0; j < n; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, x + j)));
+  return hn::GetLane(hn::MaxOfLanes(df, m));
+}
+
+// q[j] = round(x[j] * inv) + bias for j < n, stored as bytes (n a multiple of the vector length,
+// or any n when it is longer); returns the sum of the rounded values (without the bias). Whole
+// vectors are converted and stored at once: written a byte at a time, the block's stores waited
+// on each cache line that the other core had read in the previous product.
+template <typename Q>
+inline int32_t RoundToBytes(const float* x, int n, float inv, int32_t bias, Q* q) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
-  const size_t lanes = hn::Lanes(df);
-  float amax = 0;
-  if (lanes <= static_cast<size_t>(kBlock)) {
-    auto m = hn::Zero(df);
-    for (size_t j = 0; j < kBlock; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + j)));
-    amax = hn::GetLane(hn::MaxOfLanes(df, m));
-  } else {
-    for (int j = 0; j < kBlock; ++j) amax = std::max(amax, std::abs(xb[j]));
-  }
-  const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-  if (lanes <= static_cast<size_t>(kBlock)) {
-    const auto vinv = hn::Set(df, inv);
-    for (size_t j = 0; j < kBlock; j += lanes) {
-      hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vinv)), di, qi + j);
+  const hn::Rebind<Q, decltype(di)> dq;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  if (lanes > n) {
+    int32_t sum = 0;
+    for (int j = 0; j < n; ++j) {
+      const auto v = static_cast<int32_t>(std::nearbyint(x[j] * inv));
+      q[j] = static_cast<Q>(v + bias);
+      sum += v;
     }
-  } else {
-    for (int j = 0; j < kBlock; ++j) qi[j] = static_cast<int32_t>(std::nearbyint(xb[j] * inv));
+    return sum;
   }
-  return amax / 127.0f;
+  const auto vinv = hn::Set(df, inv);
+  const auto vbias = hn::Set(di, bias);
+  auto sum = hn::Zero(di);
+  for (int j = 0; j < n; j += lanes) {
+    const auto v = hn::NearestInt(hn::Mul(hn::LoadU(df, x + j), vinv));
+    sum = hn::Add(sum, v);
+    hn::StoreU(hn::DemoteTo(dq, hn::Add(v, vbias)), dq, q + j);
+  }
+  return hn::GetLane(hn::SumOfLanes(di, sum));
 }
 
 void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
   const int64_t nb = cols / kBlock;
-  HWY_ALIGN int32_t qi[kBlock + 64];
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
-      d[t * nb + b] = QuantizeBlock(x + t * cols + b * kBlock, qi);
-      uint8_t* qb = q + t * cols + b * kBlock;
-      for (int j = 0; j < kBlock; ++j) qb[j] = static_cast<uint8_t>(qi[j] + 128);
+      const float* xb = x + t * cols + b * kBlock;
+      const float amax = AbsMax(xb, kBlock);
+      d[t * nb + b] = amax / 127.0f;
+      RoundToBytes(xb, kBlock, amax > 0 ? 127.0f / amax : 0.0f, 128, q + t * cols + b * kBlock);
     }
   }
 }
@@ -58,17 +77,13 @@ void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float
 void QuantizeActsSignedImpl(const float* x, int64_t n, int64_t cols, int8_t* q, float* d,
                             int32_t* c, int32_t k) {
   const int64_t nb = cols / kBlock;
-  HWY_ALIGN int32_t qi[kBlock + 64];
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
-      d[t * nb + b] = QuantizeBlock(x + t * cols + b * kBlock, qi);
-      int8_t* qb = q + t * cols + b * kBlock;
-      int32_t sum = 0;
-      for (int j = 0; j < kBlock; ++j) {
-        qb[j] = static_cast<int8_t>(qi[j]);
-        sum += qi[j];
-      }
-      c[t * nb + b] = -k * sum;
+      const float* xb = x + t * cols + b * kBlock;
+      const float amax = AbsMax(xb, kBlock);
+      d[t * nb + b] = amax / 127.0f;
+      c[t * nb + b] = -k * RoundToBytes(xb, kBlock, amax > 0 ? 127.0f / amax : 0.0f, 0,
+                                        q + t * cols + b * kBlock);
     }
   }
 }
@@ -77,31 +92,17 @@ void QuantizeActsSignedImpl(const float* x, int64_t n, int64_t cols, int8_t* q, 
 // `sum_elems` (16 or 32) elements.
 void QuantizeActsKImpl(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int16_t* s,
                        int sum_elems) {
-  const hn::ScalableTag<float> df;
-  const hn::RebindToSigned<decltype(df)> di;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   const int64_t n_super = cols / 256, n_sums = cols / sum_elems;
-  HWY_ALIGN int32_t qi[256 + 64];
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < n_super; ++b) {
       const float* xb = x + t * cols + b * 256;
-      auto m = hn::Zero(df);
-      for (int64_t j = 0; j < 256; j += lanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, xb + j)));
-      const float amax = hn::GetLane(hn::MaxOfLanes(df, m));
-      const auto vinv = hn::Set(df, amax > 0 ? 127.0f / amax : 0.0f);
-      for (int64_t j = 0; j < 256; j += lanes) {
-        hn::Store(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), vinv)), di, qi + j);
-      }
+      const float amax = AbsMax(xb, 256);
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
       d[t * n_super + b] = amax / 127.0f;
       int8_t* qb = q + t * cols + b * 256;
       int16_t* sb = s + t * n_sums + b * (256 / sum_elems);
       for (int j = 0; j < 256; j += sum_elems) {
-        int32_t sum = 0;
-        for (int i = j; i < j + sum_elems; ++i) {
-          qb[i] = static_cast<int8_t>(qi[i]);
-          sum += qi[i];
-        }
-        sb[j / sum_elems] = static_cast<int16_t>(sum);
+        sb[j / sum_elems] = static_cast<int16_t>(RoundToBytes(xb + j, sum_elems, inv, 0, qb + j));
       }
     }
   }
