@@ -153,53 +153,58 @@ HWY_INLINE V SumsOfLanes(D d, V (&v)[kN]) {
 #endif
 
 // Scores of up to kRows query rows against keys [0, n) without a transposed block (decode: a few
-// rows): lanes keys at a time, each row's dot products with them folded by SumsOfLanes; the
-// keys left over one at a time, each key vector loaded serving every row.
-HWY_INLINE void DotRows(const float* const* q, int rows, const float* k, int64_t stride, int64_t n,
+// rows), the keys read where they are, float or IEEE half (widened in registers): kN / kRows keys
+// at a time, each key vector loaded once and multiplied with every row, and the kN dot products
+// (rows x keys) folded into one vector by SumsOfLanes; the keys left over one at a time. hd is a
+// multiple of the vector length.
+template <class KT>
+HWY_INLINE void DotRows(const float* const* q, int rows, const KT* k, int64_t stride, int64_t n,
                         int hd, float scale, float* s) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const float* qr[kRows];
+  for (int r = 0; r < kRows; ++r) qr[r] = q[r < rows ? r : 0];
   int64_t j = 0;
 #if HWY_TARGET != HWY_SCALAR
   constexpr size_t kN = HWY_LANES(float);
-  if constexpr (kN >= 4) {
+  constexpr int kKeys = static_cast<int>(kN) / kRows;  // keys per group
+  if constexpr (kN >= 4 && kKeys >= 1) {
     if (static_cast<size_t>(lanes) == kN) {
       const auto vs = hn::Set(df, scale);
-      for (; j + lanes <= n; j += lanes) {
-        for (int r = 0; r < rows; ++r) {
-          hn::Vec<decltype(df)> acc[kN];
+      for (; j + kKeys <= n; j += kKeys) {
+        hn::Vec<decltype(df)> acc[kN];  // acc[r * kKeys + u]: row r, key j + u
 #pragma GCC unroll 16
-          for (size_t u = 0; u < kN; ++u) acc[u] = hn::Zero(df);
-          for (int64_t i = 0; i < hd; i += 4 * lanes) {  // up to 4 vectors of the row at a time
-            const int64_t w = std::min<int64_t>(4, (hd - i) / lanes);
-            hn::Vec<decltype(df)> qv[4];
-#pragma GCC unroll 4
-            for (int c = 0; c < 4; ++c) qv[c] = c < w ? hn::LoadU(df, q[r] + i + c * lanes) : qv[0];
-            const float* p = k + j * stride + i;
+        for (size_t i = 0; i < kN; ++i) acc[i] = hn::Zero(df);
+        for (int64_t d = 0; d < hd; d += lanes) {
 #pragma GCC unroll 16
-            for (size_t u = 0; u < kN; ++u, p += stride) {
+          for (int u = 0; u < kKeys; ++u) {
+            const auto kv = LoadRow(df, k + (j + u) * stride + d);
 #pragma GCC unroll 4
-              for (int c = 0; c < 4; ++c) {
-                if (c < w) acc[u] = hn::MulAdd(qv[c], hn::LoadU(df, p + c * lanes), acc[u]);
-              }
+            for (int r = 0; r < kRows; ++r) {
+              acc[r * kKeys + u] = hn::MulAdd(hn::LoadU(df, qr[r] + d), kv, acc[r * kKeys + u]);
             }
           }
-          hn::StoreU(hn::Mul(SumsOfLanes(df, acc), vs), df, s + r * kKeyBlock + j);
+        }
+        HWY_ALIGN float dots[kN];
+        hn::Store(hn::Mul(SumsOfLanes(df, acc), vs), df, dots);
+        for (int r = 0; r < rows; ++r) {
+#pragma GCC unroll 16
+          for (int u = 0; u < kKeys; ++u) s[r * kKeyBlock + j + u] = dots[r * kKeys + u];
         }
       }
     }
   }
 #endif
   for (; j < n; ++j) {
-    const float* kj = k + j * stride;
+    const KT* kj = k + j * stride;
     hn::Vec<decltype(df)> acc[kRows];
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) acc[r] = hn::Zero(df);
     for (int64_t i = 0; i < hd; i += lanes) {
-      const auto kv = hn::LoadU(df, kj + i);
+      const auto kv = LoadRow(df, kj + i);
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
-        if (r < rows) acc[r] = hn::MulAdd(hn::LoadU(df, q[r] + i), kv, acc[r]);
+        if (r < rows) acc[r] = hn::MulAdd(hn::LoadU(df, qr[r] + i), kv, acc[r]);
       }
     }
 #pragma GCC unroll 4
@@ -324,11 +329,13 @@ void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0,
   // Half values are read in place (widened in registers) when a decode step's few rows use each
   // once; prefill, whose row groups each read the block, widens them once into vw.
   const bool v_in_place = src.v_f16 && vec_values && !blocked;
-  if (src.k_f16) kw.resize(static_cast<size_t>(hd) * kKeyBlock);
+  // So are half keys, whose vectors DotRows loads once for all the rows.
+  const bool k_in_place = src.k_f16 && vec_values && !blocked;
+  if (src.k_f16 && !k_in_place) kw.resize(static_cast<size_t>(hd) * kKeyBlock);
   if (src.v_f16 && !v_in_place) vw.resize(static_cast<size_t>(hd) * kKeyBlock);
   // Key and value rows of this block: in the cache (kv_stride apart), or widened from half into
   // kw and vw (hd apart).
-  const int64_t k_stride = src.k_f16 ? hd : kv_stride;
+  const int64_t k_stride = src.k_f16 && !k_in_place ? hd : kv_stride;
   const int64_t v_stride = src.v_f16 && !v_in_place ? hd : kv_stride;
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, k_end - k0);
@@ -351,8 +358,10 @@ void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0,
     }
     const float* kbase = kw.data();
     const float* vbase = vw.data();
-    const uint16_t* vhalf = nullptr;
-    if (src.k_f16) {
+    const uint16_t *khalf = nullptr, *vhalf = nullptr;
+    if (k_in_place) {
+      khalf = static_cast<const uint16_t*>(src.k) + first;
+    } else if (src.k_f16) {
       WidenRows(static_cast<const uint16_t*>(src.k) + first, kv_stride, nk, hd, kw.data());
     } else {
       kbase = static_cast<const float*>(src.k) + first;
@@ -387,7 +396,11 @@ void AttendKeys(const AttentionBatch& b, const KvRows& src, int kvh, int64_t t0,
       if (blocked) {
         BlockScores(qs, rows, kt.data(), hd, scale, s.data());
       } else if (vec_values) {
-        DotRows(qs, rows, kbase, k_stride, n_max, hd, scale, s.data());
+        if (khalf != nullptr) {
+          DotRows(qs, rows, khalf, k_stride, n_max, hd, scale, s.data());
+        } else {
+          DotRows(qs, rows, kbase, k_stride, n_max, hd, scale, s.data());
+        }
       } else {
         for (int64_t j = 0; j < n_row[0]; ++j) s[j] = Dot(qs[0], kbase + j * k_stride, hd) * scale;
       }
@@ -457,18 +470,10 @@ void AttendKeySplitImpl(const AttentionBatch& b, int64_t k_begin, int64_t k_end,
   const int n_kvh = b.shape.n_kv_heads;
   const int64_t kv_stride = int64_t{n_kvh} * hd;
   const int64_t row_bytes = kv_stride * (b.kv_f16 ? 2 : 4);  // one token, every head
-  // An f16 key block is widened whole, every head at once: one sequential read of the cache.
-  // Values are read in place (AttendKeys widens them in registers).
-  thread_local std::vector<float> kb;
-  if (b.kv_f16) kb.resize(kKeyBlock * kv_stride);
+  // Keys and values of an f16 cache are read in place (AttendKeys widens them in registers).
+  const KvRows src{b.k, b.v, 0, b.kv_f16, b.kv_f16};
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kKeyBlock) {
     const int64_t k1 = std::min(k0 + kKeyBlock, k_end);
-    KvRows src{b.k, b.v, 0, false, false};
-    if (b.kv_f16) {
-      WidenRows(static_cast<const uint16_t*>(b.k) + k0 * kv_stride, kv_stride, k1 - k0,
-                static_cast<int>(kv_stride), kb.data());
-      src = {kb.data(), static_cast<const uint16_t*>(b.v) + k0 * kv_stride, k0, false, true};
-    }
     // Meanwhile the rows of the block after next (contiguous) come into L2, a share before each
     // head (one block ahead was too late: 1.7–2.0 against 1.4–2.0 ms per layer at 8192 keys).
     const int64_t k2 = std::min(k1 + kKeyBlock, k_end);
