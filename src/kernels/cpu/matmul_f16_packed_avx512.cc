@@ -80,9 +80,7 @@ TANDEM_TARGET_AVX512 void F16Tile(const uint8_t* panel, uint64_t stride, int64_t
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
 #pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
-    const __mmask16 m = p == P - 1 && last_rows < kPanelRows
-                            ? static_cast<__mmask16>((1u << last_rows) - 1)
-                            : static_cast<__mmask16>(0xffff);
+    const __mmask16 m = PanelRowMask(p, P, last_rows);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       __m512 lo = acc[0][p][0][t], hi = acc[0][p][1][t];

@@ -54,6 +54,13 @@ namespace tandem::kernels::cpu {
 
 inline constexpr int kPanelRows = 16;
 
+// The rows of panel p of a tile of n_panels that a kernel stores, as a 16-bit lane mask: all 16,
+// or the first last_rows of the tile's last panel (the matrix's last, partial panel).
+constexpr uint16_t PanelRowMask(int p, int n_panels, int last_rows) {
+  return p == n_panels - 1 && last_rows < kPanelRows ? static_cast<uint16_t>((1u << last_rows) - 1)
+                                                     : uint16_t{0xffff};
+}
+
 // Where block b of a Q8_0/Q4_0/Q5_0 panel lies (the layout above), for `block_bytes` quant bytes
 // per block and panel (QuantBytesPerBlock).
 inline constexpr int kChunkBlocks = 8;

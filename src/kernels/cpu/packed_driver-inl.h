@@ -84,9 +84,7 @@ TANDEM_TARGET_VNNI inline void StorePanelSums(const __m512 (&sum)[P][T], float* 
                                               int last_rows) {
 #pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
-    const __mmask16 m = p == P - 1 && last_rows < kPanelRows
-                            ? static_cast<__mmask16>((1u << last_rows) - 1)
-                            : static_cast<__mmask16>(0xffff);
+    const __mmask16 m = PanelRowMask(p, P, last_rows);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + p * kPanelRows, m, sum[p][t]);
   }
