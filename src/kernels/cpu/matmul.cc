@@ -97,6 +97,64 @@ int64_t TokenBlock(ActForm form, int64_t cols) {
   return std::clamp<int64_t>((512 << 10) / std::max<int64_t>(bytes_per_token, 1), 4, 256) & ~3;
 }
 
+// Converts tokens [0, n_tokens) of x into the activations `plan` wants, in `acts`, and points `a`
+// at them: blocks of tb tokens in parallel on `pool`, or all inline when it is null.
+void ConvertActs(const Plan& plan, const float* x, int64_t n_tokens, int64_t cols, int64_t tb,
+                 base::ThreadPool* pool, ActBuffers& acts, GemmArgs& a) {
+  auto blocks = [&](const auto& convert) {  // convert(t0, t1)
+    if (pool == nullptr) return convert(0, n_tokens);
+    pool->ParallelFor((n_tokens + tb - 1) / tb,
+                      [&](int64_t b, int) { convert(b * tb, std::min(n_tokens, b * tb + tb)); });
+  };
+  const int64_t nb = cols / 32;
+  switch (plan.acts) {
+    case ActForm::kF32: return;
+    case ActForm::kQ8:
+      acts.q.resize(n_tokens * cols);
+      acts.d.resize(n_tokens * nb);
+      blocks([&](int64_t t0, int64_t t1) {
+        internal::QuantizeActs(x + t0 * cols, t1 - t0, cols, acts.q.data() + t0 * cols,
+                               acts.d.data() + t0 * nb);
+      });
+      a.xq = {acts.q.data(), acts.d.data()};
+      return;
+    case ActForm::kQ8Signed: {
+      acts.q.resize(n_tokens * cols);
+      acts.d.resize(n_tokens * nb);
+      acts.c.resize(n_tokens * nb);
+      auto* q = reinterpret_cast<int8_t*>(acts.q.data());
+      blocks([&](int64_t t0, int64_t t1) {
+        internal::QuantizeActsSigned(x + t0 * cols, t1 - t0, cols, q + t0 * cols,
+                                     acts.d.data() + t0 * nb, acts.c.data() + t0 * nb, plan.offset);
+      });
+      a.xs = {q, acts.d.data(), acts.c.data()};
+      return;
+    }
+    case ActForm::kQ8K: {
+      const int64_t n_super = cols / 256, n_sums = cols / plan.sum_elems;
+      acts.q.resize(n_tokens * cols);
+      acts.d.resize(n_tokens * n_super);
+      acts.s.resize(n_tokens * n_sums);
+      auto* q = reinterpret_cast<int8_t*>(acts.q.data());
+      blocks([&](int64_t t0, int64_t t1) {
+        internal::QuantizeActsK(x + t0 * cols, t1 - t0, cols, q + t0 * cols,
+                                acts.d.data() + t0 * n_super, acts.s.data() + t0 * n_sums,
+                                plan.sum_elems);
+      });
+      a.xk = {q, acts.d.data(), acts.s.data()};
+      return;
+    }
+    case ActForm::kBf16:
+      acts.bf.resize(n_tokens * cols);
+      blocks([&](int64_t t0, int64_t t1) {
+        (internal::HasAvx512Bf16() ? internal::ConvertToBf16Avx512 : internal::ConvertToBf16)(
+            x + t0 * cols, (t1 - t0) * cols, acts.bf.data() + t0 * cols);
+      });
+      a.xbf = acts.bf.data();
+      return;
+  }
+}
+
 }  // namespace
 
 bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, 0, {}).fn != nullptr; }
@@ -133,56 +191,20 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
   base.y = y;
   base.ldy = w.rows;
 
-  thread_local ActBuffers caller_acts;  // the caller's: the lambdas below run on other threads
-  ActBuffers& acts = caller_acts;
   // Panels packed per task are packed once for all of the task's tokens: the more
   // tokens per task the better, rows give the parallelism.
   const int64_t tb =
       plan.task_panels ? std::max<int64_t>(n_tokens, 1) : TokenBlock(plan.acts, w.cols);
   const int64_t n_tb = (n_tokens + tb - 1) / tb;
-  // Activation conversion, split by token blocks.
-  if (plan.acts == ActForm::kQ8) {
-    acts.q.resize(n_tokens * w.cols);
-    acts.d.resize(n_tokens * (w.cols / 32));
-    pool.ParallelFor(n_tb, [&](int64_t b, int) {
-      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
-      internal::QuantizeActs(x + t0 * w.cols, t1 - t0, w.cols, acts.q.data() + t0 * w.cols,
-                             acts.d.data() + t0 * (w.cols / 32));
-    });
-    base.xq = {acts.q.data(), acts.d.data()};
-  } else if (plan.acts == ActForm::kQ8Signed) {
-    acts.q.resize(n_tokens * w.cols);
-    acts.d.resize(n_tokens * (w.cols / 32));
-    acts.c.resize(n_tokens * (w.cols / 32));
-    auto* q = reinterpret_cast<int8_t*>(acts.q.data());
-    pool.ParallelFor(n_tb, [&](int64_t b, int) {
-      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
-      const int64_t nb = w.cols / 32;
-      internal::QuantizeActsSigned(x + t0 * w.cols, t1 - t0, w.cols, q + t0 * w.cols,
-                                   acts.d.data() + t0 * nb, acts.c.data() + t0 * nb, plan.offset);
-    });
-    base.xs = {q, acts.d.data(), acts.c.data()};
-  } else if (plan.acts == ActForm::kQ8K) {
-    const int64_t n_super = w.cols / 256, n_sums = w.cols / plan.sum_elems;
-    acts.q.resize(n_tokens * w.cols);
-    acts.d.resize(n_tokens * n_super);
-    acts.s.resize(n_tokens * n_sums);
-    auto* q = reinterpret_cast<int8_t*>(acts.q.data());
-    pool.ParallelFor(n_tb, [&](int64_t b, int) {
-      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
-      internal::QuantizeActsK(x + t0 * w.cols, t1 - t0, w.cols, q + t0 * w.cols,
-                              acts.d.data() + t0 * n_super, acts.s.data() + t0 * n_sums,
-                              plan.sum_elems);
-    });
-    base.xk = {q, acts.d.data(), acts.s.data()};
-  } else if (plan.acts == ActForm::kBf16) {
-    acts.bf.resize(n_tokens * w.cols);
-    pool.ParallelFor(n_tb, [&](int64_t b, int) {
-      const int64_t t0 = b * tb, t1 = std::min(n_tokens, t0 + tb);
-      (internal::HasAvx512Bf16() ? internal::ConvertToBf16Avx512 : internal::ConvertToBf16)(
-          x + t0 * w.cols, (t1 - t0) * w.cols, acts.bf.data() + t0 * w.cols);
-    });
-    base.xbf = acts.bf.data();
+  // Decode: each thread converts the token itself, into buffers of its own, on its first task
+  // (in `run`). Converted once by the caller, the buffers' lines were still held by the other
+  // core, which had read them in the previous product: rewriting them took the caller 2.5-3 us
+  // of each product while the other thread waited (quiet spells, kernels_bench DecodeVsStream),
+  // where converting a token takes well under 1 us.
+  const bool acts_per_thread = n_tokens == 1 && plan.acts != ActForm::kF32 && pool.size() > 1;
+  if (!acts_per_thread) {
+    thread_local ActBuffers caller_acts;  // the caller's: the lambdas below run on other threads
+    ConvertActs(plan, x, n_tokens, w.cols, tb, &pool, caller_acts, base);
   }
 
   if (plan.packed) {
@@ -202,8 +224,23 @@ Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
                       : std::clamp<int64_t>((rows_per_task + row_step - 1) / row_step * row_step,
                                             row_step, 256);
   const int64_t n_rb = (units + rows_per_task - 1) / rows_per_task;
-  auto run = [&](int64_t task, int) {
+  struct alignas(64) ThreadArgs {
+    bool ready = false;
+    GemmArgs args;
+  };
+  std::vector<ThreadArgs> per_thread(acts_per_thread ? pool.size() : 0);
+  auto run = [&](int64_t task, int thread) {
     GemmArgs a = base;
+    if (acts_per_thread) {
+      ThreadArgs& mine = per_thread[thread];
+      if (!mine.ready) {
+        thread_local ActBuffers own;
+        mine.args = base;
+        ConvertActs(plan, x, 1, w.cols, 1, nullptr, own, mine.args);
+        mine.ready = true;
+      }
+      a = mine.args;
+    }
     const int64_t rb = task / n_tb, b = task % n_tb;
     a.r0 = rb * rows_per_task;
     a.r1 = std::min(units, a.r0 + rows_per_task);
