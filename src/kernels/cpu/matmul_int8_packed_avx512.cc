@@ -18,17 +18,6 @@ namespace {
 
 enum class Format { kQ8, kQ4, kQ5 };
 
-// acc + vpdpbusd(w, the 4 activation bytes at x broadcast to every lane), the broadcast folded
-// into the instruction as its memory operand (GCC emits a separate vpbroadcastd for the
-// intrinsics).
-using UnalignedInt32 = int32_t __attribute__((aligned(1), may_alias));
-TANDEM_TARGET_VNNI inline __m512i DpbusdBroadcast(__m512i acc, __m512i w, const int8_t* x) {
-  asm("vpdpbusd %[x]%{1to16%}, %[w], %[acc]"
-      : [acc] "+v"(acc)
-      : [w] "v"(w), [x] "m"(*reinterpret_cast<const UnalignedInt32*>(x)));
-  return acc;
-}
-
 // Quant bytes per block and panel.
 template <Format F>
 constexpr int kBlockBytes = QuantBytesPerBlock(F == Format::kQ8   ? WeightType::kQ8_0

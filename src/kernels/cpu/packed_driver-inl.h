@@ -90,6 +90,17 @@ TANDEM_TARGET_VNNI inline void StorePanelSums(const __m512 (&sum)[P][T], float* 
   }
 }
 
+// acc + vpdpbusd(w, the 4 activation bytes at x broadcast to every lane), the broadcast folded
+// into the instruction as its memory operand (GCC emits a separate vpbroadcastd for the
+// intrinsics).
+using UnalignedInt32 = int32_t __attribute__((aligned(1), may_alias));
+TANDEM_TARGET_VNNI inline __m512i DpbusdBroadcast(__m512i acc, __m512i w, const int8_t* x) {
+  asm("vpdpbusd %[x]%{1to16%}, %[w], %[acc]"
+      : [acc] "+v"(acc)
+      : [w] "v"(w), [x] "m"(*reinterpret_cast<const UnalignedInt32*>(x)));
+  return acc;
+}
+
 inline int32_t Load4(const void* p) {
   int32_t v;
   __builtin_memcpy(&v, p, 4);
