@@ -34,8 +34,7 @@ inline float AbsMax(const float* x, int n) {
 
 // q[j] = round(x[j] * inv) + bias for j < n, stored as bytes (n a multiple of the vector length,
 // or any n when it is longer); returns the sum of the rounded values (without the bias). Whole
-// vectors are converted and stored at once: written a byte at a time, the block's stores waited
-// on each cache line that the other core had read in the previous product.
+// vectors are narrowed and stored at once (a token of 2048 took about 1.1 us a byte at a time).
 template <typename Q>
 inline int32_t RoundToBytes(const float* x, int n, float inv, int32_t bias, Q* q) {
   const hn::ScalableTag<float> df;
