@@ -293,5 +293,22 @@ TEST(GeneratedModel, SameSeedSameFile) {
   EXPECT_EQ((*m)->file().FindTensor("blk.0.ffn_down.weight")->type, kernels::WeightType::kF16);
 }
 
+TEST(GeneratedModel, ParsesWeightTypesAndTheMediumMixes) {
+  using kernels::WeightType;
+  auto q8 = ParseModelWeights("q8_0");
+  ASSERT_TRUE(q8.has_value());
+  EXPECT_EQ(q8->type, WeightType::kQ8_0);
+  EXPECT_EQ(q8->mix, QuantMix::kUniform);
+  for (const char* name : {"Q4_K_M", "q4_k_m", "Q5_K_M"}) {
+    auto w = ParseModelWeights(name);
+    ASSERT_TRUE(w.has_value()) << name;
+    EXPECT_EQ(w->mix, QuantMix::kMedium) << name;
+    EXPECT_EQ(w->type, name[1] == '4' ? WeightType::kQ4_K : WeightType::kQ5_K) << name;
+  }
+  for (const char* name : {"Q8_0_M", "Q6_K_M", "_M", "M", "Q4_K_", "nonsense"}) {
+    EXPECT_FALSE(ParseModelWeights(name).has_value()) << name;
+  }
+}
+
 }  // namespace
 }  // namespace tandem::model

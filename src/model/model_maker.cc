@@ -174,6 +174,15 @@ StatusOr<ModelShape> FindShape(std::string_view name) {
   return InvalidArgument("unknown shape '" + std::string(name) + "' (known: " + names + ")");
 }
 
+std::optional<ModelWeights> ParseModelWeights(std::string_view name) {
+  const bool medium = name.size() > 2 && (name.substr(name.size() - 2) == "_M" ||
+                                          name.substr(name.size() - 2) == "_m");
+  const auto type = kernels::ParseWeightType(medium ? name.substr(0, name.size() - 2) : name);
+  if (!type) return std::nullopt;
+  if (medium && *type != WeightType::kQ4_K && *type != WeightType::kQ5_K) return std::nullopt;
+  return ModelWeights{*type, medium ? QuantMix::kMedium : QuantMix::kUniform};
+}
+
 Status MakeModel(const MakeModelOptions& opts, const std::string& path) {
   const ModelShape& s = opts.shape;
   GgufWriter w;

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -35,6 +37,14 @@ StatusOr<ModelShape> FindShape(std::string_view name);
 // `type`, with Q6_K for output.weight and for attn_v / ffn_down in the first and last eighth of
 // the layers and every third layer between; token_embd when it is also the output.
 enum class QuantMix { kUniform, kMedium };
+
+// The weights a type name asks for: one weight type ("F16", "q8_0", ...), or one of
+// llama-quantize's _M mixes ("Q4_K_M", "Q5_K_M"), case-insensitive. Nothing for other names.
+struct ModelWeights {
+  kernels::WeightType type;
+  QuantMix mix;
+};
+std::optional<ModelWeights> ParseModelWeights(std::string_view name);
 
 struct MakeModelOptions {
   ModelShape shape;

@@ -32,16 +32,11 @@ struct MakeModelArgs {
 int RunMakeModel(const MakeModelArgs& a) {
   auto shape = model::FindShape(a.shape);
   if (!shape.ok()) return ReportError(shape.status());
-  using kernels::WeightType;
-  // Q4_K_M, Q5_K_M: llama-quantize's mixes of Q4_K or Q5_K with Q6_K.
-  const bool medium = a.type.size() == 6 && (a.type.substr(4) == "_M" || a.type.substr(4) == "_m");
-  const auto type = kernels::ParseWeightType(medium ? a.type.substr(0, 4) : a.type);
-  if (!type || !Quantizable(*type) ||
-      (medium && *type != WeightType::kQ4_K && *type != WeightType::kQ5_K)) {
+  const auto weights = model::ParseModelWeights(a.type);
+  if (!weights || !Quantizable(weights->type)) {
     return ReportError(InvalidArgument("--type " + a.type + ": use " + kTypes));
   }
-  model::MakeModelOptions o{*shape, *type, a.vocab, a.seed,
-                            medium ? model::QuantMix::kMedium : model::QuantMix::kUniform};
+  model::MakeModelOptions o{*shape, weights->type, a.vocab, a.seed, weights->mix};
   const Status st = model::MakeModel(o, a.out);
   if (!st.ok()) return ReportError(st);
   std::fprintf(stderr, "wrote %s: %s shape, %s weights, seed %llu\n", a.out.c_str(),
