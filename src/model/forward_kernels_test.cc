@@ -84,8 +84,8 @@ TEST(ForwardKernels, FastPathMatchesReferenceOnQ4_K_M) {
 }
 
 // Decode runs q|k|v and gate|up as one product each where the packed copies lie back to back:
-// the same logits, bit for bit, as one product per matrix (Q4_0, Q4_K_M, F16). Q4_K_M's layer 1 has
-// a Q6_K attn_v, which leaves its q|k|v as three products.
+// the same logits, bit for bit, as one product per matrix (Q4_0, Q4_K_M, F16, BF16). Q4_K_M's layer
+// 1 has a Q6_K attn_v, which leaves its q|k|v as three products.
 TEST(ForwardKernels, StackedDecodeProductsAreExact) {
   ModelShape q4{"stack-q4", "llama", 2, 128, 4, 2, 256, 600, 1024, 500000.0f, 8.0f, true};
   ModelShape qk{"stack-k", "llama", 2, 256, 4, 2, 512, 600, 1024, 500000.0f, 8.0f, false};
@@ -93,7 +93,8 @@ TEST(ForwardKernels, StackedDecodeProductsAreExact) {
   for (const auto& [shape, type, mix] :
        {std::tuple{q4, kernels::WeightType::kQ4_0, QuantMix::kUniform},
         std::tuple{qk, kernels::WeightType::kQ4_K, QuantMix::kMedium},
-        std::tuple{q4, kernels::WeightType::kF16, QuantMix::kUniform}}) {
+        std::tuple{q4, kernels::WeightType::kF16, QuantMix::kUniform},
+        std::tuple{q4, kernels::WeightType::kBF16, QuantMix::kUniform}}) {
     ASSERT_TRUE(MakeModel({shape, type, "", 3, mix}, path).ok());
     auto m = LlamaModel::Load(path);
     ASSERT_TRUE(m.ok()) << m.status().ToString();

@@ -130,11 +130,11 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& path,
 
 namespace {
 
-// Weights the CPU kernels read row by row as the file has them (F32, BF16, and F16 where it is not
-// packed). They are copied into the arena anyway: there they sit on huge pages, where the hardware
-// prefetchers follow a row across 4 KiB page boundaries, which they do not in the file mapping.
-// (F16 decode, 2 threads, Llama-3.2-1B shape: 12.4-13.4 tokens/s, 50-58 % of the read bandwidth,
-// from the file; 16.5-16.7 tokens/s, 65-68 %, from the copy, in the same quiet spells.)
+// Weights the CPU kernels read row by row as the file has them (F32, and F16 and BF16 where they
+// are not packed). They are copied into the arena anyway: there they sit on huge pages, where the
+// hardware prefetchers follow a row across 4 KiB page boundaries, which they do not in the file
+// mapping. (F16 decode, 2 threads, Llama-3.2-1B shape: 12.4-13.4 tokens/s, 50-58 % of the read
+// bandwidth, from the file; 16.5-16.7 tokens/s, 65-68 %, from the copy, in the same quiet spells.)
 bool CopiedAsIs(kernels::WeightType t) {
   return t == kernels::WeightType::kF32 || t == kernels::WeightType::kF16 ||
          t == kernels::WeightType::kBF16;

@@ -83,12 +83,14 @@ void GemmQ4_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
 void GemmQ5_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
 void GemmQ6_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 16)
 void GemmF16Packed(const GemmArgs& a);    // packed F16 (a.packed) times f32 a.x, exact
+void GemmBF16Packed(const GemmArgs& a);   // packed BF16 (a.packed) times f32 a.x, exact
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
 // The same through panels packed per task (prefill; cols % 32 == 0, rows in steps of 32).
 void GemmF16Bf16Panels(const GemmArgs& a);
 void GemmBF16Bf16Panels(const GemmArgs& a);
-void GemmF16PackedBf16Panels(const GemmArgs& a);  // packed F16 (a.packed; r0, r1 in panels)
+void GemmF16PackedBf16Panels(const GemmArgs& a);   // packed F16 (a.packed; r0, r1 in panels)
+void GemmBF16PackedBf16Panels(const GemmArgs& a);  // packed BF16 (the same)
 void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t* out);  // = ConvertToBf16, vectorised
 
 }  // namespace tandem::kernels::cpu::internal

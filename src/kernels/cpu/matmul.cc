@@ -43,6 +43,11 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
           return {internal::GemmF16PackedBf16Panels, ActForm::kBf16, 0, true, true};
         }
         return {internal::GemmF16Packed, ActForm::kF32, 0, true};
+      case WeightType::kBF16:
+        if (bf16 && n_tokens > 1 && cols % 32 == 0) {
+          return {internal::GemmBF16PackedBf16Panels, ActForm::kBf16, 0, true, true};
+        }
+        return {internal::GemmBF16Packed, ActForm::kF32, 0, true};
       case WeightType::kQ8_0: return {internal::GemmQ8_0Packed, ActForm::kQ8Signed, 128, true};
       case WeightType::kQ4_0: return {internal::GemmQ4_0Packed, ActForm::kQ8Signed, 8, true};
       case WeightType::kQ5_0: return {internal::GemmQ5_0Packed, ActForm::kQ8Signed, 16, true};

@@ -5,9 +5,9 @@
 // of its weights as bf16 into a per-thread buffer laid out [column pair][32 rows][2] (a vector of
 // 16 rows' pairs per 64 bytes), once, then multiplies it with all of its tokens: per column pair,
 // two weight vectors, and each token's pair broadcast to every lane, one vdpbf16ps per 16 rows.
-// Results land in lanes = rows. Partial sums over column chunks accumulate in y. F16 weights
-// packed at load (packed.h) already hold a row's pair per 32-bit lane: the chunk is then one
-// conversion per 64 bytes of two panels.
+// Results land in lanes = rows. Partial sums over column chunks accumulate in y. F16 and BF16
+// weights packed at load (packed.h) already hold a row's pair per 32-bit lane: the chunk is then
+// one conversion (BF16: one copy) per 64 bytes of two panels.
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
@@ -57,6 +57,7 @@ TANDEM_TARGET_BF16 void PackChunk(const uint8_t* w, uint64_t row_bytes, int n_ro
 // Packed F16 (packed.h): column pairs [k0 / 2, (k0 + kc) / 2) of n_panels (1 or 2) panels from
 // `panel` into out[kc / 2][kRows][2] as bf16. A panel's 64 bytes per pair are already a row's pair
 // per 32-bit lane: one conversion each.
+template <bool kF16>
 TANDEM_TARGET_BF16 void PackChunkFromPanels(const uint8_t* panel, uint64_t stride, int n_panels,
                                             int64_t k0, int64_t kc, uint32_t* out) {
   for (int64_t kp = 0; kp < kc / 2; ++kp) {
@@ -65,10 +66,14 @@ TANDEM_TARGET_BF16 void PackChunkFromPanels(const uint8_t* panel, uint64_t strid
       __m512i v = _mm512_setzero_si512();
       if (h < n_panels) {
         const uint8_t* w = panel + h * stride + (k0 / 2 + kp) * 64;
-        const __m512 lo = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
-        const __m512 hi =
-            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32)));
-        v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+        if constexpr (kF16) {
+          const __m512 lo = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
+          const __m512 hi =
+              _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32)));
+          v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+        } else {
+          v = _mm512_load_si512(w);
+        }
       }
       _mm512_store_si512(out + kp * kRows + h * kPanelRows, v);
     }
@@ -116,7 +121,7 @@ TANDEM_TARGET_BF16 void TokenTail(int64_t left, const uint32_t* packed, int64_t 
 }
 
 // The weights: F16 or BF16 rows, or packed F16 panels (a.packed; a.r0 and a.r1 count panels).
-enum class Source { kF16Rows, kBf16Rows, kF16Panels };
+enum class Source { kF16Rows, kBf16Rows, kF16Panels, kBf16Panels };
 
 template <Source S>
 TANDEM_TARGET_BF16 void GemmPanels(const GemmArgs& a) {
@@ -124,7 +129,7 @@ TANDEM_TARGET_BF16 void GemmPanels(const GemmArgs& a) {
   storage.resize(kKc / 2 * kRows + 16);
   auto* packed = reinterpret_cast<uint32_t*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
                                              ~uintptr_t{63});
-  constexpr bool kPanels = S == Source::kF16Panels;
+  constexpr bool kPanels = S == Source::kF16Panels || S == Source::kBf16Panels;
   const int64_t r0 = kPanels ? a.r0 * kPanelRows : a.r0;
   const int64_t r1 = kPanels ? std::min(a.r1 * kPanelRows, a.rows) : a.r1;
   for (int64_t r = r0; r < r1; r += kRows) {
@@ -136,8 +141,9 @@ TANDEM_TARGET_BF16 void GemmPanels(const GemmArgs& a) {
     for (int64_t k0 = 0; k0 < a.cols; k0 += kKc) {
       const int64_t kc = std::min(kKc, a.cols - k0);
       if constexpr (kPanels) {
-        PackChunkFromPanels(a.packed + r / kPanelRows * a.panel_stride, a.panel_stride,
-                            n_rows > kPanelRows ? 2 : 1, k0, kc, packed);
+        PackChunkFromPanels<S == Source::kF16Panels>(a.packed + r / kPanelRows * a.panel_stride,
+                                                     a.panel_stride, n_rows > kPanelRows ? 2 : 1,
+                                                     k0, kc, packed);
       } else {
         PackChunk<S == Source::kF16Rows>(a.w + r * a.row_bytes, a.row_bytes, n_rows, k0, kc,
                                          packed);
@@ -168,6 +174,7 @@ TANDEM_TARGET_BF16 void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t*
 void GemmF16Bf16Panels(const GemmArgs& a) { GemmPanels<Source::kF16Rows>(a); }
 void GemmBF16Bf16Panels(const GemmArgs& a) { GemmPanels<Source::kBf16Rows>(a); }
 void GemmF16PackedBf16Panels(const GemmArgs& a) { GemmPanels<Source::kF16Panels>(a); }
+void GemmBF16PackedBf16Panels(const GemmArgs& a) { GemmPanels<Source::kBf16Panels>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 
@@ -177,6 +184,7 @@ namespace tandem::kernels::cpu::internal {
 void GemmF16Bf16Panels(const GemmArgs&) {}
 void GemmBF16Bf16Panels(const GemmArgs&) {}
 void GemmF16PackedBf16Panels(const GemmArgs&) {}
+void GemmBF16PackedBf16Panels(const GemmArgs&) {}
 void ConvertToBf16Avx512(const float* x, int64_t n, uint16_t* out) { ConvertToBf16(x, n, out); }
 }  // namespace tandem::kernels::cpu::internal
 

@@ -1,5 +1,5 @@
-// Packed F16 weights (packed.h) times f32 activations with AVX-512 FMA: exact products (fp16
-// widens to f32 without rounding), as the portable F16 kernels give.
+// Packed F16 and BF16 weights (packed.h) times f32 activations with AVX-512 FMA: exact products
+// (fp16 and bf16 widen to f32 without rounding), as the portable kernels give.
 //
 // Per column pair j a panel holds 64 bytes: 16 rows' elements 2j and 2j + 1. Widened, the low 32
 // bytes are rows 0-7 and the high 32 bytes rows 8-15, each row's two elements in adjacent lanes;
@@ -29,8 +29,16 @@ TANDEM_TARGET_AVX512 inline __m512 PairOf(const float* x, bool both) {
   return _mm512_castpd_ps(_mm512_set1_pd(d));
 }
 
+// 16 weights at w (32-byte aligned) widened to f32, exactly: IEEE half or bf16.
+template <bool kBf16>
+TANDEM_TARGET_AVX512 inline __m512 Widen(const uint8_t* w) {
+  const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
+  if constexpr (kBf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+  return _mm512_cvtph_ps(v);
+}
+
 // acc += column pair j of P panels x T tokens.
-template <int P, int T>
+template <bool kBf16, int P, int T>
 TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t* panel,
                                           uint64_t stride, int64_t j, const float* x, int64_t ldx,
                                           bool both) {
@@ -38,8 +46,8 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
 #pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
     const uint8_t* w = panel + p * stride + j * 64;
-    lo[p] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)));
-    hi[p] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32)));
+    lo[p] = Widen<kBf16>(w);
+    hi[p] = Widen<kBf16>(w + 32);
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
@@ -52,7 +60,7 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
   }
 }
 
-template <int P, int T>
+template <bool kBf16, int P, int T>
 TANDEM_TARGET_AVX512 void F16Tile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                   const float* x, int64_t ldx, float* y, int64_t ldy,
                                   int last_rows) {
@@ -71,10 +79,11 @@ TANDEM_TARGET_AVX512 void F16Tile(const uint8_t* panel, uint64_t stride, int64_t
   int64_t j = 0;
   for (; j + kSets <= pairs; j += kSets) {
 #pragma GCC unroll 2
-    for (int s = 0; s < kSets; ++s) PairStep<P, T>(acc[s], panel, stride, j + s, x, ldx, true);
+    for (int s = 0; s < kSets; ++s)
+      PairStep<kBf16, P, T>(acc[s], panel, stride, j + s, x, ldx, true);
   }
-  for (; j < pairs; ++j) PairStep<P, T>(acc[0], panel, stride, j, x, ldx, true);
-  if (cols % 2 != 0) PairStep<P, T>(acc[0], panel, stride, pairs, x, ldx, false);
+  for (; j < pairs; ++j) PairStep<kBf16, P, T>(acc[0], panel, stride, j, x, ldx, true);
+  if (cols % 2 != 0) PairStep<kBf16, P, T>(acc[0], panel, stride, pairs, x, ldx, false);
   // Lanes (row, element of the pair) -> rows: even lanes of lo then hi, plus the odd lanes.
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -96,21 +105,32 @@ TANDEM_TARGET_AVX512 void F16Tile(const uint8_t* panel, uint64_t stride, int64_t
 }
 
 // P panels from `panel` times tokens [t, t + T), or the largest tile under T that fits.
-template <int P, int T>
+template <bool kBf16, int P, int T>
 TANDEM_TARGET_AVX512 void RunTile(const GemmArgs& a, int64_t panel, int64_t t) {
   if constexpr (T > 1) {
-    if (a.t1 - t < T) return RunTile<P, T - 1>(a, panel, t);
+    if (a.t1 - t < T) return RunTile<kBf16, P, T - 1>(a, panel, t);
   }
   const int64_t r = panel * kPanelRows;
   const int last_rows =
       static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
-  F16Tile<P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols, a.cols,
-                a.y + t * a.ldy + r, a.ldy, last_rows);
+  F16Tile<kBf16, P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols,
+                       a.cols, a.y + t * a.ldy + r, a.ldy, last_rows);
 }
 
-template <int P>
+template <bool kBf16, int P>
 TANDEM_TARGET_AVX512 void PanelsTimesTokens(const GemmArgs& a, int64_t panel) {
-  for (int64_t t = a.t0; t < a.t1; t += kTokTile) RunTile<P, kTokTile>(a, panel, t);
+  for (int64_t t = a.t0; t < a.t1; t += kTokTile) RunTile<kBf16, P, kTokTile>(a, panel, t);
+}
+
+template <bool kBf16>
+TANDEM_TARGET_AVX512 void GemmPairsPacked(const GemmArgs& a) {
+  int64_t p = a.r0;
+  if (a.t1 - a.t0 == 1) {
+    for (; p < a.r1; ++p) RunTile<kBf16, 1, 1>(a, p, a.t0);
+    return;
+  }
+  for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<kBf16, 2>(a, p);
+  if (p < a.r1) PanelsTimesTokens<kBf16, 1>(a, p);
 }
 
 }  // namespace
@@ -121,15 +141,8 @@ bool HasAvx512() {
   return has;
 }
 
-void GemmF16Packed(const GemmArgs& a) {
-  int64_t p = a.r0;
-  if (a.t1 - a.t0 == 1) {
-    for (; p < a.r1; ++p) RunTile<1, 1>(a, p, a.t0);
-    return;
-  }
-  for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<2>(a, p);
-  if (p < a.r1) PanelsTimesTokens<1>(a, p);
-}
+void GemmF16Packed(const GemmArgs& a) { GemmPairsPacked<false>(a); }
+void GemmBF16Packed(const GemmArgs& a) { GemmPairsPacked<true>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 
@@ -138,6 +151,7 @@ void GemmF16Packed(const GemmArgs& a) {
 namespace tandem::kernels::cpu::internal {
 bool HasAvx512() { return false; }
 void GemmF16Packed(const GemmArgs&) {}
+void GemmBF16Packed(const GemmArgs&) {}
 }  // namespace tandem::kernels::cpu::internal
 
 #endif

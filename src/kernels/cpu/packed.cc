@@ -110,10 +110,10 @@ void PackPanelQ6_K(const ref::MatRef& w, int64_t panel, uint8_t* out) {
   }
 }
 
-// F16: column pairs of 16 rows; the buffer is zeroed, so padding rows and an odd last column's
-// partner stay zero.
-void PackPanelF16(const ref::MatRef& w, int64_t panel, uint8_t* out) {
-  const uint64_t row_bytes = RowBytes(WeightType::kF16, w.cols);
+// F16 and BF16: column pairs of 16 rows; the buffer is zeroed, so padding rows and an odd last
+// column's partner stay zero.
+void PackPanelPairs(const ref::MatRef& w, int64_t panel, uint8_t* out) {
+  const uint64_t row_bytes = RowBytes(w.type, w.cols);
   for (int lane = 0; lane < kPanelRows; ++lane) {
     const int64_t r = panel * kPanelRows + lane;
     if (r >= w.rows) break;
@@ -127,13 +127,14 @@ void PackPanelF16(const ref::MatRef& w, int64_t panel, uint8_t* out) {
 bool IsPackable(WeightType type) {
   return type == WeightType::kQ8_0 || type == WeightType::kQ4_0 || type == WeightType::kQ5_0 ||
          type == WeightType::kQ4_K || type == WeightType::kQ5_K || type == WeightType::kQ6_K ||
-         type == WeightType::kF16;
+         type == WeightType::kF16 || type == WeightType::kBF16;
 }
 
 }  // namespace
 
 bool PacksWeights(WeightType type) {
   if (type == WeightType::kF16) return internal::HasAvx512();
+  if (type == WeightType::kBF16) return internal::HasAvx512Bf16();
   return IsPackable(type) && internal::HasAvx512Vnni();
 }
 
@@ -141,7 +142,9 @@ uint64_t PanelStride(WeightType type, int64_t cols) {
   if (type == WeightType::kQ4_K) return static_cast<uint64_t>(cols / kQK_K) * Q4KPanel::kBytes;
   if (type == WeightType::kQ5_K) return static_cast<uint64_t>(cols / kQK_K) * Q5KPanel::kBytes;
   if (type == WeightType::kQ6_K) return static_cast<uint64_t>(cols / kQK_K) * Q6KPanel::kBytes;
-  if (type == WeightType::kF16) return static_cast<uint64_t>((cols + 1) / 2) * 64;
+  if (type == WeightType::kF16 || type == WeightType::kBF16) {
+    return static_cast<uint64_t>((cols + 1) / 2) * 64;
+  }
   if (!IsPackable(type)) return 0;
   // Up to the end of the last block's quants (BlockQuantsOffset's multiples of 64).
   const int64_t nb = cols / 32;
@@ -178,7 +181,7 @@ Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes) {
       case WeightType::kQ4_K: PackPanelQ4_K<BlockQ4_K, Q4KPanel>(w, p, out + p * stride); break;
       case WeightType::kQ5_K: PackPanelQ4_K<BlockQ5_K, Q5KPanel>(w, p, out + p * stride); break;
       case WeightType::kQ6_K: PackPanelQ6_K(w, p, out + p * stride); break;
-      default: PackPanelF16(w, p, out + p * stride); break;
+      default: PackPanelPairs(w, p, out + p * stride); break;
     }
   }
   return OkStatus();

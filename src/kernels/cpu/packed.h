@@ -35,12 +35,12 @@
 //     quants [2 halves][8 groups][3][16 rows][4 bytes]: GGUF ql[64 h + 4 g + i],
 //              ql[64 h + 32 + 4 g + i] and qh[32 h + 4 g + i] (the ql/qh bytes of 4 elements each)
 //
-// F16 keeps its values and takes the same 16-row panels, a column pair per 64 bytes:
+// F16 and BF16 keep their values and take the same 16-row panels, a column pair per 64 bytes:
 //   [ceil(cols / 2) pairs][16 rows][2] fp16: row r's elements 2j and 2j + 1 side by side (a zero
 //   after an odd last column). Decode then reads one stream per core, as for the int8 layouts;
 //   widened, the low 32 bytes are rows 0-7 and the high 32 rows 8-15, each lane pair times one
 //   token's (x[2j], x[2j + 1]); and the bf16 prefill kernels' operand, a row's pair per 32-bit
-//   lane, is one conversion of the same 64 bytes.
+//   lane, is one conversion of the same 64 bytes (BF16: the 64 bytes themselves).
 #pragma once
 
 #include <cstddef>
@@ -99,7 +99,7 @@ struct Q6KPanel {
 };
 
 // Whether this CPU's kernels use packed weights of `type` (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K
-// with AVX-512 VNNI; F16 with AVX-512).
+// with AVX-512 VNNI; F16 with AVX-512; BF16 with AVX-512 BF16).
 bool PacksWeights(WeightType type);
 
 // Bytes of one panel of a `cols`-column matrix of `type` (a multiple of 64), and of the whole
@@ -107,8 +107,8 @@ bool PacksWeights(WeightType type);
 uint64_t PanelStride(WeightType type, int64_t cols);
 uint64_t PackedBytes(WeightType type, int64_t rows, int64_t cols);
 
-// Writes w (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K or F16; whole blocks per row) in the packed layout
-// into out, which must be 64-byte aligned and PackedBytes long.
+// Writes w (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, F16 or BF16; whole blocks per row) in the packed
+// layout into out, which must be 64-byte aligned and PackedBytes long.
 [[nodiscard]] Status PackWeights(const ref::MatRef& w, uint8_t* out, uint64_t out_bytes);
 
 // An owned, uninitialised, 64-byte aligned buffer; 2 MiB aligned with transparent huge pages

@@ -201,6 +201,17 @@ TEST(PackedWeights, F16KernelsMatchReference) {
   CheckPacked(WeightType::kF16, cases, 1e-2, 0, bf16);
 }
 
+// BF16 packs as F16 does. Decode widens the weights exactly (1e-6 of the reference); prefill takes
+// bf16 dot products on activations rounded to bf16 where the columns come in whole 32s.
+TEST(PackedWeights, BF16KernelsMatchReference) {
+  if (!PacksWeights(WeightType::kBF16)) GTEST_SKIP() << "this CPU has no packed BF16 kernels";
+  CheckPacked(WeightType::kBF16, {{1, 1, 1}, {17, 3, 1}, {96, 33, 1}, {130, 2048, 1}, {47, 608, 1}},
+              1e-6, 0);
+  CheckPacked(WeightType::kBF16,
+              {{16, 2, 4}, {17, 3, 5}, {50, 64, 7}, {33, 2048, 300}, {129, 96, 2}, {64, 511, 3}},
+              1e-2, 0);
+}
+
 TEST(PackedWeights, LayoutOfF16Pairs) {
   // Row r, column k holds r * 100 + k (exact in fp16 up to 2048).
   const int64_t rows = 18, cols = 5;
