@@ -61,9 +61,9 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
 }
 
 template <bool kBf16, int P, int T>
-TANDEM_TARGET_AVX512 void F16Tile(const uint8_t* panel, uint64_t stride, int64_t cols,
-                                  const float* x, int64_t ldx, float* y, int64_t ldy,
-                                  int last_rows) {
+TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_t cols,
+                                   const float* x, int64_t ldx, float* y, int64_t ldy,
+                                   int last_rows) {
   // Decode: two sets of accumulators, for even and odd pairs, halve the chains of dependent FMAs.
   constexpr int kSets = P == 1 && T == 1 ? 2 : 1;
   __m512 acc[kSets][P][2][T];
@@ -113,8 +113,8 @@ TANDEM_TARGET_AVX512 void RunTile(const GemmArgs& a, int64_t panel, int64_t t) {
   const int64_t r = panel * kPanelRows;
   const int last_rows =
       static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
-  F16Tile<kBf16, P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols,
-                       a.cols, a.y + t * a.ldy + r, a.ldy, last_rows);
+  PairTile<kBf16, P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols,
+                        a.cols, a.y + t * a.ldy + r, a.ldy, last_rows);
 }
 
 template <bool kBf16, int P>
