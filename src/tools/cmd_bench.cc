@@ -160,11 +160,10 @@ int RunSingleBench(const BenchArgs& a) {
     gemm = *f;
   }
   bar.Done();
-  // The instruction prefill's products run on: int8 dots for the quantized types packed for them
-  // where the CPU has them, bf16 dots for BF16 (and F16 with --f16-bf16), f32 FMA otherwise (F16
-  // and BF16 are packed too, as pairs).
-  const bool int8 = cost.main_type != kernels::WeightType::kF16 &&
-                    cost.main_type != kernels::WeightType::kBF16 &&
+  // The instruction prefill's products run on: int8 dots for the block-quantized types packed
+  // for them where the CPU has them, bf16 dots for BF16 (and F16 with --f16-bf16), f32 FMA
+  // otherwise (packed F16 and BF16 keep their values).
+  const bool int8 = kernels::TraitsOf(cost.main_type).block_elems > 1 &&
                     kernels::cpu::PacksWeights(cost.main_type) && peaks.int8_dot > 0;
   const bool bf16 = (cost.main_type == kernels::WeightType::kBF16 ||
                      (cost.main_type == kernels::WeightType::kF16 && a.f16_bf16)) &&
