@@ -32,6 +32,13 @@ inline float AbsMax(const float* x, int n) {
   return hn::GetLane(hn::MaxOfLanes(df, m));
 }
 
+// The scale of n elements, d = max |x| / 127, stored in *d; returns 1 / d (0 for all zeros).
+inline float Scale(const float* x, int n, float* d) {
+  const float amax = AbsMax(x, n);
+  *d = amax / 127.0f;
+  return amax > 0 ? 127.0f / amax : 0.0f;
+}
+
 // q[j] = round(x[j] * inv) + bias for j < n, stored as bytes (n a multiple of the vector length,
 // or any n when it is longer); returns the sum of the rounded values (without the bias). Whole
 // vectors are narrowed and stored at once (a token of 2048 took about 1.1 us a byte at a time).
@@ -66,9 +73,7 @@ void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
       const float* xb = x + t * cols + b * kBlock;
-      const float amax = AbsMax(xb, kBlock);
-      d[t * nb + b] = amax / 127.0f;
-      RoundToBytes(xb, kBlock, amax > 0 ? 127.0f / amax : 0.0f, 128, q + t * cols + b * kBlock);
+      RoundToBytes(xb, kBlock, Scale(xb, kBlock, &d[t * nb + b]), 128, q + t * cols + b * kBlock);
     }
   }
 }
@@ -79,9 +84,7 @@ void QuantizeActsSignedImpl(const float* x, int64_t n, int64_t cols, int8_t* q, 
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
       const float* xb = x + t * cols + b * kBlock;
-      const float amax = AbsMax(xb, kBlock);
-      d[t * nb + b] = amax / 127.0f;
-      c[t * nb + b] = -k * RoundToBytes(xb, kBlock, amax > 0 ? 127.0f / amax : 0.0f, 0,
+      c[t * nb + b] = -k * RoundToBytes(xb, kBlock, Scale(xb, kBlock, &d[t * nb + b]), 0,
                                         q + t * cols + b * kBlock);
     }
   }
@@ -95,9 +98,7 @@ void QuantizeActsKImpl(const float* x, int64_t n, int64_t cols, int8_t* q, float
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t b = 0; b < n_super; ++b) {
       const float* xb = x + t * cols + b * 256;
-      const float amax = AbsMax(xb, 256);
-      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-      d[t * n_super + b] = amax / 127.0f;
+      const float inv = Scale(xb, 256, &d[t * n_super + b]);
       int8_t* qb = q + t * cols + b * 256;
       int16_t* sb = s + t * n_sums + b * (256 / sum_elems);
       for (int j = 0; j < 256; j += sum_elems) {
