@@ -200,7 +200,7 @@ void BM_DecodeVsStream(benchmark::State& state) {
     bench::Matrices matrices;  // in one arena, as a loaded model has them
   };
   using bench::Shape;
-  // Per type: one matrix of about 512 MiB, 2048 columns; for three types also the 112 matrices of
+  // Per type: one matrix of about 512 MiB, 2048 columns; for six types also the 112 matrices of
   // the Llama-3.2-1B shape's 16 layers (q, k, v, o, gate, up, down), one call each.
   // "stacked": q|k|v and gate|up as one matrix each (64 calls instead of 112), as Forward runs
   // decode where the packed copies lie back to back.
@@ -218,11 +218,12 @@ void BM_DecodeVsStream(benchmark::State& state) {
   };
   std::vector<Spec> specs;
   for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
-                          WeightType::kQ6_K, WeightType::kF16}) {
+                          WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16}) {
     const int64_t rows = static_cast<int64_t>(kStreamBytes / RowBytes(type, 2048)) / 16 * 16;
     specs.push_back({type, std::string(WeightTypeName(type)), {Shape{rows, 2048}}});
   }
-  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kF16}) {
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
+                          WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16}) {
     specs.push_back({type, std::string(WeightTypeName(type)) + " layers", layers});
   }
   specs.push_back({WeightType::kQ4_0, "Q4_0 stacked", stacked});

@@ -48,8 +48,17 @@ struct Q4KTileOf {
     FillTile<P, T>(sum, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* sb = panel + b * Layout::kBytes;
-      // The header (Q5_K: and the fifth bits, read with every chunk).
-      if constexpr (kDecodeTile<T>) TouchInOrder<Layout::kQuants>(sb);
+      // The header (Q5_K: and the fifth bits, read with every chunk): decode reads it from a copy,
+      // the one-token tails of prefill touch it first (CopyLines, TouchInOrder). Panel p's header
+      // is at head + p * panel_stride.
+      constexpr bool kCopyHeader = kDecodeTile<T> && P == 1;
+      alignas(64) uint8_t header[kCopyHeader ? Layout::kQuants : 64];
+      const uint8_t* head = sb;
+      if constexpr (kCopyHeader) {
+        head = CopyLines<Layout::kQuants>(sb, header);
+      } else if constexpr (kDecodeTile<T>) {
+        TouchInOrder<Layout::kQuants>(sb);
+      }
       __m512i total[P][T];
       FillTile<P, T>(total, _mm512_setzero_si512());
       // Chunk j holds sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). Decode takes both
@@ -75,7 +84,7 @@ struct Q4KTileOf {
                                        : _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
               }
               if constexpr (kQ5) {  // bit 2j (low nibbles) or 2j + 1 (high) of qh[4g + i]
-                const uint8_t* qh = sb + p * a.panel_stride + Layout::kQh + g * 64;
+                const uint8_t* qh = head + p * a.panel_stride + Layout::kQh + g * 64;
                 const __m512i bits = _mm512_load_si512(qh);
                 const __m512i sixteen = _mm512_set1_epi8(16);
 #pragma GCC unroll 2
@@ -111,7 +120,7 @@ struct Q4KTileOf {
             for (int p = 0; p < P; ++p) {
               const __m512i sc =
                   _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
-                      sb + p * a.panel_stride + Layout::kScales + (2 * j + h) * kPanelRows)));
+                      head + p * a.panel_stride + Layout::kScales + (2 * j + h) * kPanelRows)));
 #pragma GCC unroll 16
               for (int t = 0; t < T; ++t) {
                 const __m512i sum =
@@ -124,7 +133,7 @@ struct Q4KTileOf {
       }
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) {
-        const uint8_t* q = sb + p * a.panel_stride;
+        const uint8_t* q = head + p * a.panel_stride;
         __m512i mins[4];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
@@ -179,7 +188,8 @@ TANDEM_TARGET_VNNI inline void Q6KDecodePanel(const GemmArgs& a, const uint8_t* 
   __m512 sum = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* sb = panel + b * Q6KPanel::kBytes;
-    TouchInOrder<Q6KPanel::kQuants>(sb);  // the header's lines, ahead of the quants
+    alignas(64) uint8_t copy[Q6KPanel::kQuants];  // the scales and d, copied first (CopyLines)
+    const uint8_t* header = CopyLines<Q6KPanel::kQuants>(sb, copy);
     const int8_t* xb = xq + b * 256;
     __m512i total = _mm512_setzero_si512();
 #pragma GCC unroll 2
@@ -208,13 +218,13 @@ TANDEM_TARGET_VNNI inline void Q6KDecodePanel(const GemmArgs& a, const uint8_t* 
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
           const __m512i sc = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(
-              sb + Q6KPanel::kScales + (8 * h + 2 * k + gh) * kPanelRows)));
+              header + Q6KPanel::kScales + (8 * h + 2 * k + gh) * kPanelRows)));
           total = _mm512_add_epi32(total, _mm512_mullo_epi32(acc[k], sc));
         }
       }
     }
     const __m512 d =
-        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + Q6KPanel::kD)));
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(header + Q6KPanel::kD)));
     sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xd[b])), sum);
   }
   const __m512 sums[1][1] = {{sum}};

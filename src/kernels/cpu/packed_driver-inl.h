@@ -56,16 +56,36 @@ TANDEM_TARGET_VNNI inline void GemmPackedPanels(const GemmArgs& a) {
 // Decode reads each panel once, front to back, one panel after the other: one stream per core,
 // which the hardware prefetchers follow. They fell behind 4 to 8 panels read side by side, and
 // prefetch instructions did not make up for it (their requests take the miss buffers the loads
-// need). The K-quant kernels read a super-block's scales after its quants; `TouchInOrder` first
-// asks for the lines that would otherwise be read out of order, so that the prefetchers see a
-// panel's lines in ascending order. (One core, from memory: Q4_K decode 20.5 -> 26 GB/s, Q6_K
-// 15 -> 22, Q5_K 16 -> 21.) A plain loop: unrolled, Q6_K's 53 prefetches in a row ran a fifth
-// slower. (Q8_0/Q4_0/Q5_0 load their chunks' scale lines into a copy instead.)
+// need). The K-quant kernels read a super-block's scales after its quants, so decode first copies
+// the super-block's header (`CopyLines`, as Q8_0/Q4_0/Q5_0 copy their chunks' scale lines), and
+// the one-token tails of prefill ask for it first (`TouchInOrder`): the prefetchers then see a
+// panel's lines in ascending order. Touching took one core from memory from 20.5 to 26 GB/s
+// (Q4_K), 15 to 22 (Q6_K), 16 to 21 (Q5_K). Copying, against touching, in the same rounds
+// (kernels_bench DecodeVsStream, quiet spells, 3 runs), the 1B shape's layers: Q6_K 0.858-0.871
+// of the stream against 0.836-0.854, Q5_K 0.855-0.859 against 0.837-0.850, Q4_K 0.860-0.874
+// against 0.856-0.867. TouchInOrder is a plain loop: unrolled, Q6_K's 53 prefetches in a row ran
+// a fifth slower.
 template <int kBytes>
 TANDEM_TARGET_VNNI inline void TouchInOrder(const uint8_t* p) {
   for (int l = 0; l < kBytes; l += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(p + l), _MM_HINT_T0);
   }
+}
+// Copies kBytes from src to dst, a line at a time in order (the compiler barrier keeps GCC from
+// scrambling the loads: Q5_K layers, whose 13 lines it loaded out of order, read 0.755 of the
+// stream in two runs, and 0.886 in order in the next quiet one), and returns dst hidden from the
+// optimiser, which would otherwise read the copy's bytes from src where they are used (after the
+// quants) and drop the copy.
+template <int kBytes>
+TANDEM_TARGET_VNNI inline const uint8_t* CopyLines(const uint8_t* src, uint8_t* dst) {
+#pragma GCC unroll 16
+  for (int l = 0; l < kBytes; l += 64) {
+    _mm512_store_si512(dst + l, _mm512_load_si512(src + l));
+    asm volatile("" ::: "memory");
+  }
+  const uint8_t* copy = dst;
+  asm("" : "+r"(copy));
+  return copy;
 }
 
 // Sets every element of a tile's P x T accumulators.
