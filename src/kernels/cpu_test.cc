@@ -14,6 +14,7 @@
 #include "hwy/targets.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/ref/convert.h"
 #include "kernels/ref/ops.h"
@@ -206,6 +207,49 @@ struct AttnCase {
 
 // The last four cases decode over longer contexts: per KV head, then split by keys (with 2 and 3
 // tokens too).
+// The int8 kernels' activations, per 32-element block: d = max |x| / 127, q = round(x / d) (+ 128
+// unsigned), and for the signed form c = -k * sum(q); exactly, on every target (a vector's lanes'
+// worth of blocks at a time, and the blocks left over one by one).
+TEST(QuantizedActs, EqualTheScalarBlocksOnEveryTarget) {
+  std::mt19937 rng(11);
+  for (int64_t cols : {32, 96, 608, 2048}) {
+    const int64_t n = 3, nb = cols / 32;
+    std::vector<float> x = RandomFloats(n * cols, rng);
+    std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // a block of zeros (where cols > 64)
+    std::vector<int8_t> want_q(n * cols);
+    std::vector<float> want_d(n * nb);
+    std::vector<int32_t> want_sum(n * nb);
+    for (int64_t b = 0; b < n * nb; ++b) {
+      float amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(x[b * 32 + i]));
+      want_d[b] = amax / 127.0f;
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      for (int i = 0; i < 32; ++i) {
+        want_q[b * 32 + i] = static_cast<int8_t>(std::nearbyint(x[b * 32 + i] * inv));
+        want_sum[b] += want_q[b * 32 + i];
+      }
+    }
+    ForEachTarget([&](const std::string& target) {
+      SCOPED_TRACE(target + " cols=" + std::to_string(cols));
+      std::vector<int8_t> q(n * cols);
+      std::vector<uint8_t> qu(n * cols);
+      std::vector<float> d(n * nb), du(n * nb);
+      std::vector<int32_t> c(n * nb);
+      cpu::internal::QuantizeActsSigned(x.data(), n, cols, q.data(), d.data(), c.data(), 8);
+      cpu::internal::QuantizeActs(x.data(), n, cols, qu.data(), du.data());
+      for (int64_t b = 0; b < n * nb; ++b) {
+        ASSERT_EQ(d[b], want_d[b]) << "block " << b;
+        ASSERT_EQ(du[b], want_d[b]) << "block " << b;
+        ASSERT_EQ(c[b], -8 * want_sum[b]) << "block " << b;
+      }
+      for (int64_t i = 0; i < n * cols; ++i) {
+        ASSERT_EQ(q[i], want_q[i]) << "element " << i;
+        ASSERT_EQ(qu[i], static_cast<uint8_t>(want_q[i] + 128)) << "element " << i;
+      }
+    });
+  }
+}
+
 TEST(CpuAttention, MatchesReferenceOnEveryTarget) {
   const AttnCase cases[] = {
       {4, 4, 8, 0, 1},     {4, 4, 8, 0, 37},      {8, 2, 64, 5, 20},    {6, 3, 20, 70, 1},

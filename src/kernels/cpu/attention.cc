@@ -12,6 +12,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/fold_lanes-inl.h"
 #include "kernels/ref/convert.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -134,28 +135,10 @@ HWY_INLINE float MaxOf(const float* s, int64_t n) {
 // kRows rows (the 32 AVX-512 registers hold a 4-row tile; narrower targets take one row).
 constexpr int kRows = HWY_LANES(float) >= 16 ? 4 : 1;
 
-// Lane u of the result = the sum of the lanes of v[u], for the kN = lanes vectors v (clobbered):
-// pairs of vectors fold into one by adding their even and odd lanes, log2(kN) times, instead of
-// kN horizontal sums.
-#if HWY_TARGET != HWY_SCALAR
-template <size_t kN, class D, class V>
-HWY_INLINE V SumsOfLanes(D d, V (&v)[kN]) {
-#pragma GCC unroll 16
-  for (size_t n = kN; n > 1; n /= 2) {
-#pragma GCC unroll 16
-    for (size_t i = 0; i < n / 2; ++i) {
-      v[i] = hn::Add(hn::ConcatEven(d, v[2 * i + 1], v[2 * i]),
-                     hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]));
-    }
-  }
-  return v[0];
-}
-#endif
-
 // Scores of up to kRows query rows against keys [0, n) without a transposed block (decode: a few
 // rows), the keys read where they are, float or IEEE half (widened in registers): kN / kRows keys
 // at a time, each key vector loaded once and multiplied with every row, and the kN dot products
-// (rows x keys) folded into one vector by SumsOfLanes; the keys left over one at a time. hd is a
+// (rows x keys) folded into one vector by FoldLanes; the keys left over one at a time. hd is a
 // multiple of the vector length.
 template <class KT>
 HWY_INLINE void DotRows(const float* const* q, int rows, const KT* k, int64_t stride, int64_t n,
@@ -186,7 +169,8 @@ HWY_INLINE void DotRows(const float* const* q, int rows, const KT* k, int64_t st
           }
         }
         HWY_ALIGN float dots[kN];
-        hn::Store(hn::Mul(SumsOfLanes(df, acc), vs), df, dots);
+        const auto sums = FoldLanes(df, acc, [](auto a, auto b) { return hn::Add(a, b); });
+        hn::Store(hn::Mul(sums, vs), df, dots);
         for (int r = 0; r < rows; ++r) {
 #pragma GCC unroll 16
           for (int u = 0; u < kKeys; ++u) s[r * kKeyBlock + j + u] = dots[r * kKeys + u];

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "hwy/highway.h"
+#include "kernels/cpu/fold_lanes-inl.h"
 #include "kernels/cpu/gemm_internal.h"
 #include "kernels/ref/convert.h"
 
@@ -68,13 +69,73 @@ inline int32_t RoundToBytes(const float* x, int n, float inv, int32_t bias, Q* q
   return hn::GetLane(hn::SumOfLanes(di, sum));
 }
 
+// Blocks [0, nb) of one token: scales d, bytes q (rounded values + bias) and, unless sums is
+// null, sums[b] = sum_scale times the sum of block b's rounded values. A vector's lanes' worth of
+// blocks at a time, their maxima and sums folded into one vector each (FoldLanes), instead of two
+// horizontal reductions and two divisions per block: one thread, in cache, a token of 2048 in
+// 0.42-0.45 us against 0.70, of 8192 in 1.65-1.88 against 2.80-2.88. (Decode rounds each token
+// on both threads before their first task, so this is on every product's critical path.)
+template <typename Q>
+void QuantizeBlocks(const float* x, int64_t nb, int32_t bias, Q* q, float* d, int32_t* sums,
+                    int32_t sum_scale) {
+  int64_t b = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<Q, decltype(di)> dq;
+  constexpr size_t kN = HWY_LANES(float);  // blocks per group
+  constexpr size_t kVecs = kBlock / kN;    // vectors per block
+  if constexpr (kN >= 4 && kBlock % kN == 0) {
+    if (hn::Lanes(df) == kN) {
+      const auto vbias = hn::Set(di, bias);
+      for (; b + static_cast<int64_t>(kN) <= nb; b += kN) {
+        const float* xg = x + b * kBlock;
+        hn::Vec<decltype(df)> m[kN];
+#pragma GCC unroll 16
+        for (size_t j = 0; j < kN; ++j) {
+          m[j] = hn::Abs(hn::LoadU(df, xg + j * kBlock));
+#pragma GCC unroll 8
+          for (size_t v = 1; v < kVecs; ++v) {
+            m[j] = hn::Max(m[j], hn::Abs(hn::LoadU(df, xg + j * kBlock + v * kN)));
+          }
+        }
+        const auto amax = FoldLanes(df, m, [](auto a, auto c) { return hn::Max(a, c); });
+        const auto k127 = hn::Set(df, 127.0f);
+        hn::StoreU(hn::Div(amax, k127), df, d + b);
+        HWY_ALIGN float inv[kN];  // 1 / d, 0 for a block of zeros
+        hn::Store(hn::IfThenElseZero(hn::Gt(amax, hn::Zero(df)), hn::Div(k127, amax)), df, inv);
+        hn::Vec<decltype(di)> sum[kN];
+#pragma GCC unroll 16
+        for (size_t j = 0; j < kN; ++j) {
+          const auto vinv = hn::Set(df, inv[j]);
+          sum[j] = hn::Zero(di);
+#pragma GCC unroll 8
+          for (size_t v = 0; v < kVecs; ++v) {
+            const size_t at = j * kBlock + v * kN;
+            const auto r = hn::NearestInt(hn::Mul(hn::LoadU(df, xg + at), vinv));
+            sum[j] = hn::Add(sum[j], r);
+            hn::StoreU(hn::DemoteTo(dq, hn::Add(r, vbias)), dq, q + b * kBlock + at);
+          }
+        }
+        if (sums != nullptr) {
+          const auto total = FoldLanes(di, sum, [](auto a, auto c) { return hn::Add(a, c); });
+          hn::StoreU(hn::Mul(total, hn::Set(di, sum_scale)), di, sums + b);
+        }
+      }
+    }
+  }
+#endif
+  for (; b < nb; ++b) {
+    const float* xb = x + b * kBlock;
+    const int32_t sum = RoundToBytes(xb, kBlock, Scale(xb, kBlock, &d[b]), bias, q + b * kBlock);
+    if (sums != nullptr) sums[b] = sum_scale * sum;
+  }
+}
+
 void QuantizeActsImpl(const float* x, int64_t n, int64_t cols, uint8_t* q, float* d) {
   const int64_t nb = cols / kBlock;
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* xb = x + t * cols + b * kBlock;
-      RoundToBytes(xb, kBlock, Scale(xb, kBlock, &d[t * nb + b]), 128, q + t * cols + b * kBlock);
-    }
+    QuantizeBlocks(x + t * cols, nb, 128, q + t * cols, d + t * nb, nullptr, 0);
   }
 }
 
@@ -82,11 +143,7 @@ void QuantizeActsSignedImpl(const float* x, int64_t n, int64_t cols, int8_t* q, 
                             int32_t* c, int32_t k) {
   const int64_t nb = cols / kBlock;
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* xb = x + t * cols + b * kBlock;
-      c[t * nb + b] = -k * RoundToBytes(xb, kBlock, Scale(xb, kBlock, &d[t * nb + b]), 0,
-                                        q + t * cols + b * kBlock);
-    }
+    QuantizeBlocks(x + t * cols, nb, 0, q + t * cols, d + t * nb, c + t * nb, -k);
   }
 }
 
