@@ -12,6 +12,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/ref/convert.h"
@@ -203,6 +204,28 @@ void BM_SwiGlu(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_SwiGlu)->Arg(8192);
+
+// One token's activations rounded for the int8 kernels, on one thread (decode rounds each token
+// on both threads before their first task). args: columns, form (0: per 32 with the offset sums,
+// as Q8_0/Q4_0/Q5_0 take them; 1: per 256 with sums per 16, as Q6_K).
+void BM_QuantizeActs(benchmark::State& state) {
+  const int64_t cols = state.range(0);
+  const std::vector<float> x = Random(cols);
+  std::vector<int8_t> q(cols);
+  std::vector<float> d(cols / 32);
+  std::vector<int32_t> c(cols / 32);
+  std::vector<int16_t> s(cols / 16);
+  for (auto _ : state) {
+    if (state.range(1) == 0) {
+      cpu::internal::QuantizeActsSigned(x.data(), 1, cols, q.data(), d.data(), c.data(), 8);
+    } else {
+      cpu::internal::QuantizeActsK(x.data(), 1, cols, q.data(), d.data(), s.data(), 16);
+    }
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.SetItemsProcessed(state.iterations() * cols);
+}
+BENCHMARK(BM_QuantizeActs)->Args({2048, 0})->Args({8192, 0})->Args({2048, 1})->Args({8192, 1});
 
 }  // namespace
 }  // namespace tandem::kernels
