@@ -215,7 +215,7 @@ TEST(QuantizedActs, EqualTheScalarBlocksOnEveryTarget) {
   for (int64_t cols : {32, 96, 608, 2048}) {
     const int64_t n = 3, nb = cols / 32;
     std::vector<float> x = RandomFloats(n * cols, rng);
-    std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // a block of zeros (where cols > 64)
+    std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // block 2 of the tokens: all zeros
     std::vector<int8_t> want_q(n * cols);
     std::vector<float> want_d(n * nb);
     std::vector<int32_t> want_sum(n * nb);
