@@ -71,6 +71,8 @@ class Forward {
   Status MatMuls(std::initializer_list<const kernels::ref::MatRef*> ws, const float* x, int64_t n,
                  std::initializer_list<float*> ys);
   void RmsNorm(const float* x, const float* weight, float* out);  // one row of d_model
+  // fn(t0, t1) over tokens [0, n): in blocks on the pool for a prompt, inline for a decode step.
+  void ForTokens(int64_t n, const std::function<void(int64_t t0, int64_t t1)>& fn);
 
   const LlamaModel& model_;
   const LlamaConfig& cfg_;
@@ -92,6 +94,7 @@ class Forward {
   float* gate_ = nullptr;       // [n, n_ff]
   float* up_ = nullptr;         // [n, n_ff]
   std::vector<float> scores_;   // [n_ctx]
+  std::vector<float> rope_cs_;  // [n, n_rot]: RopeAngles of positions pos .. pos + n - 1
 };
 
 }  // namespace tandem::model

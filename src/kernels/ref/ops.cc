@@ -58,23 +58,35 @@ void SwiGlu(float* gate, const float* up, int64_t n) {
   }
 }
 
-void Rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
+void RopeAngles(int64_t pos, const RopeParams& p, float* cs) {
   for (int i = 0; i < p.n_rot / 2; ++i) {
     // theta_i = pos * scale * base^(-2i / n_rot) / factor_i
     double theta = static_cast<double>(pos) * p.freq_scale *
                    std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.n_rot);
     if (p.freq_factors != nullptr) theta /= p.freq_factors[i];
-    const float c = static_cast<float>(std::cos(theta));
-    const float s = static_cast<float>(std::sin(theta));
+    cs[2 * i] = static_cast<float>(std::cos(theta));
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+  }
+}
+
+void RopeRotate(float* x, int n_heads, int head_dim, const float* cs, const RopeParams& p) {
+  for (int i = 0; i < p.n_rot / 2; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
+    const int a = p.mode == RopeMode::kNormal ? 2 * i : i;
+    const int b = p.mode == RopeMode::kNormal ? 2 * i + 1 : i + p.n_rot / 2;
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + static_cast<int64_t>(h) * head_dim;
-      const int a = p.mode == RopeMode::kNormal ? 2 * i : i;
-      const int b = p.mode == RopeMode::kNormal ? 2 * i + 1 : i + p.n_rot / 2;
       const float x0 = v[a], x1 = v[b];
       v[a] = x0 * c - x1 * s;
       v[b] = x0 * s + x1 * c;
     }
   }
+}
+
+void Rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p) {
+  std::vector<float> cs(p.n_rot);
+  RopeAngles(pos, p, cs.data());
+  RopeRotate(x, n_heads, head_dim, cs.data(), p);
 }
 
 namespace {

@@ -45,8 +45,14 @@ struct RopeParams {
   const float* freq_factors = nullptr;  // [n_rot / 2] divisors (Llama 3.1 rope_freqs) or null
 };
 
-// Rotates each of the `n_heads` heads of x ([n_heads, head_dim]) for position `pos`.
+// Rotates each of the `n_heads` heads of x ([n_heads, head_dim]) for position `pos`: RopeAngles,
+// then RopeRotate.
 void Rope(float* x, int n_heads, int head_dim, int64_t pos, const RopeParams& p);
+// The cosine and sine of each rotated pair's angle at position `pos`: cs[2i], cs[2i + 1] for
+// i < n_rot / 2 (one position's angles serve every head, q's and k's, in every layer).
+void RopeAngles(int64_t pos, const RopeParams& p, float* cs);
+// Rotates each head of x by the angles of RopeAngles.
+void RopeRotate(float* x, int n_heads, int head_dim, const float* cs, const RopeParams& p);
 
 // Causal attention of one query position over cache rows [0, n_pos).
 // q: [n_heads, head_dim]; k, v: [n_ctx, n_kv_heads, head_dim]; out: [n_heads, head_dim].
