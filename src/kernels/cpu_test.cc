@@ -16,6 +16,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/ref/convert.h"
 #include "kernels/ref/ops.h"
 #include "kernels/ref/quant.h"
@@ -187,6 +188,63 @@ TEST(CpuMatMul, SingleThreadEqualsMultiThread) {
   ASSERT_TRUE(cpu::MatMul(w, x.data(), 11, a.data(), one).ok());
   ASSERT_TRUE(cpu::MatMul(w, x.data(), 11, b.data(), three).ok());
   EXPECT_EQ(a, b);
+}
+
+// Matrices that share their input (q, k, v) multiplied together give each product's own result
+// exactly: the same kernels on the same activations, converted once. Row counts that are not
+// whole panels; row tiles and, where this CPU packs the type, packed panels.
+TEST(CpuMatMul, SharedInputProductsEqualSeparateOnes) {
+  base::ThreadPool pool(3);
+  std::mt19937 rng(5);
+  for (WeightType type : {WeightType::kF32, WeightType::kF16, WeightType::kQ8_0, WeightType::kQ4_0,
+                          WeightType::kQ4_K, WeightType::kQ6_K}) {
+    for (bool pack : {false, true}) {
+      if (pack && !cpu::PacksWeights(type)) continue;
+      SCOPED_TRACE(std::string(WeightTypeName(type)) + (pack ? " packed" : ""));
+      const int64_t cols = 512, rows[] = {40, 16, 24};
+      std::vector<uint8_t> storage[3];
+      std::vector<cpu::AlignedBuffer> panels;
+      ref::MatRef w[3];
+      for (int i = 0; i < 3; ++i) {
+        w[i] = MakeWeights(type, rows[i], cols, 0, rng, storage[i]);
+        if (pack) {
+          const uint64_t bytes = cpu::PackedBytes(type, rows[i], cols);
+          auto buf = cpu::AlignedBuffer::Allocate(bytes);
+          ASSERT_TRUE(buf.ok());
+          ASSERT_TRUE(cpu::PackWeights(w[i], buf->data(), bytes).ok());
+          w[i].packed = buf->data();
+          panels.push_back(std::move(*buf));
+        }
+      }
+      for (int64_t n : {1, 7, 300}) {
+        const std::vector<float> x = RandomFloats(n * cols, rng);
+        std::vector<float> want[3], got[3];
+        for (int i = 0; i < 3; ++i) {
+          want[i].resize(n * rows[i]);
+          got[i].assign(n * rows[i], NAN);
+          ASSERT_TRUE(cpu::MatMul(w[i], x.data(), n, want[i].data(), pool).ok());
+        }
+        const ref::MatRef* ws[] = {&w[0], &w[1], &w[2]};
+        float* ys[] = {got[0].data(), got[1].data(), got[2].data()};
+        ASSERT_TRUE(cpu::MatMuls(ws, x.data(), n, ys, pool).ok());
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], want[i]) << "matrix " << i << ", n=" << n;
+      }
+    }
+  }
+  // Different types go one at a time; a count mismatch is an error.
+  std::vector<uint8_t> a_bytes, b_bytes;
+  const ref::MatRef a = MakeWeights(WeightType::kQ8_0, 8, 64, 0, rng, a_bytes);
+  const ref::MatRef b = MakeWeights(WeightType::kF32, 8, 64, 0, rng, b_bytes);
+  const std::vector<float> x = RandomFloats(4 * 64, rng);
+  std::vector<float> ya(32), yb(32), want_a(32), want_b(32);
+  ASSERT_TRUE(cpu::MatMul(a, x.data(), 4, want_a.data(), pool).ok());
+  ASSERT_TRUE(cpu::MatMul(b, x.data(), 4, want_b.data(), pool).ok());
+  const ref::MatRef* ws[] = {&a, &b};
+  float* ys[] = {ya.data(), yb.data()};
+  ASSERT_TRUE(cpu::MatMuls(ws, x.data(), 4, ys, pool).ok());
+  EXPECT_EQ(ya, want_a);
+  EXPECT_EQ(yb, want_b);
+  EXPECT_FALSE(cpu::MatMuls(ws, x.data(), 4, std::span<float* const>(ys, 1), pool).ok());
 }
 
 TEST(CpuMatMul, RejectsUnsupportedTypeAndBadShape) {

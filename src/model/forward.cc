@@ -113,6 +113,9 @@ Status Forward::MatMuls(std::initializer_list<const kernels::ref::MatRef*> ws, c
     stacked.rows += w[i]->rows;
   }
   if (stack) return MatMul(stacked, x, n, y[0]);
+  if (!options_.reference) {
+    return kernels::cpu::MatMuls({w, ws.size()}, x, n, {y, ys.size()}, *pool_, options_.matmul);
+  }
   for (size_t i = 0; i < ws.size(); ++i) RETURN_IF_ERROR(MatMul(*w[i], x, n, y[i]));
   return OkStatus();
 }

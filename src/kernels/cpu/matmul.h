@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "base/status.h"
@@ -29,6 +30,13 @@ struct MatMulOptions {
 // ref by that rounding.
 [[nodiscard]] Status MatMul(const ref::MatRef& w, const float* x, int64_t n_tokens, float* y,
                             base::ThreadPool& pool, const MatMulOptions& options = {});
+
+// ys[i] = x·ws[i]ᵀ for matrices that share x (q, k, v; gate, up). For several tokens through
+// matrices of one type and width (at most 4), the activations are converted once and all the
+// products' tasks run in one parallel loop; otherwise it is one MatMul each.
+[[nodiscard]] Status MatMuls(std::span<const ref::MatRef* const> ws, const float* x,
+                             int64_t n_tokens, std::span<float* const> ys, base::ThreadPool& pool,
+                             const MatMulOptions& options = {});
 
 // Whether MatMul supports `type`.
 bool MatMulSupports(WeightType type);
