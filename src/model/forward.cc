@@ -66,8 +66,9 @@ Status Forward::Prefill(std::span<const int32_t> tokens, int64_t pos, std::vecto
   const int n_rot = rope_.n_rot;
   rope_cs_.resize(n * n_rot);
   ForTokens(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      kernels::ref::RopeAngles(pos + t, rope_, &rope_cs_[t * n_rot]);
+    for (int64_t t = t0; t < t1; ++t) {
+      kernels::ref::RopeAngles(pos + t, rope_, rope_cs_.data() + t * n_rot);
+    }
   });
 
   if (observer_ != nullptr) observer_->OnForwardBegin(pos, pos + n);
@@ -152,7 +153,7 @@ Status Forward::Attention(int layer, int64_t n, int64_t pos) {
         for (int64_t i = 0; i < kvd; ++i) k_[t * kvd + i] += w.bk[i];
         for (int64_t i = 0; i < kvd; ++i) v_[t * kvd + i] += w.bv[i];
       }
-      const float* cs = &rope_cs_[t * rope_.n_rot];
+      const float* cs = rope_cs_.data() + t * rope_.n_rot;
       kernels::ref::RopeRotate(&q_[t * qd], cfg_.n_heads, cfg_.head_dim, cs, rope_);
       kernels::ref::RopeRotate(&k_[t * kvd], cfg_.n_kv_heads, cfg_.head_dim, cs, rope_);
     }

@@ -236,6 +236,8 @@ RowBlocks RowBlocksFor(const Plan& plan, int64_t rows, int threads) {
 // by 0.1-2 %.
 Status ProductsOfTokens(std::span<const ref::MatRef* const> ws, const float* x, int64_t n_tokens,
                         std::span<float* const> ys, const Plan& plan, base::ThreadPool& pool) {
+  constexpr size_t kMaxProducts = 4;
+  if (ws.size() > kMaxProducts) return InvalidArgument("MatMuls: more than 4 matrices");
   const int64_t cols = ws[0]->cols;
   // Panels packed per task are packed once for all of the task's tokens: the more tokens per
   // task the better, rows give the parallelism.
@@ -244,8 +246,6 @@ Status ProductsOfTokens(std::span<const ref::MatRef* const> ws, const float* x, 
   thread_local ActBuffers caller_acts;  // the caller's: the tasks below run on other threads
   GemmArgs acts;
   ConvertActs(plan, x, n_tokens, cols, tb, &pool, caller_acts, acts);
-  constexpr size_t kMaxProducts = 4;
-  if (ws.size() > kMaxProducts) return InvalidArgument("MatMuls: more than 4 matrices");
   GemmArgs base[kMaxProducts];
   RowBlocks blocks[kMaxProducts];
   int64_t first_task[kMaxProducts + 1] = {0};
@@ -338,8 +338,9 @@ Status MatMuls(std::span<const ref::MatRef* const> ws, const float* x, int64_t n
              (w->packed != nullptr) == (ws[0]->packed != nullptr);
   }
   if (!shared) {
-    for (size_t i = 0; i < ws.size(); ++i)
+    for (size_t i = 0; i < ws.size(); ++i) {
       RETURN_IF_ERROR(MatMul(*ws[i], x, n_tokens, ys[i], pool, options));
+    }
     return OkStatus();
   }
   ASSIGN_OR_RETURN(const Plan plan, PlanFor(*ws[0], n_tokens, options));
