@@ -195,9 +195,10 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
   return plan;
 }
 
-// The kernel arguments of w's product, but the activations and the task's rows and tokens.
-GemmArgs ArgsFor(const ref::MatRef& w, const Plan& plan, const float* x, float* y) {
-  GemmArgs a;
+// The kernel arguments of w's product, but the task's rows and tokens: the weights' fields set on
+// `a`, which may already hold the converted activations.
+GemmArgs ArgsFor(const ref::MatRef& w, const Plan& plan, const float* x, float* y,
+                 GemmArgs a = {}) {
   a.type = w.type;
   a.w = w.data;
   a.row_bytes = RowBytes(w.type, w.cols);
@@ -250,11 +251,7 @@ Status ProductsOfTokens(std::span<const ref::MatRef* const> ws, const float* x, 
   RowBlocks blocks[kMaxProducts];
   int64_t first_task[kMaxProducts + 1] = {0};
   for (size_t i = 0; i < ws.size(); ++i) {
-    base[i] = ArgsFor(*ws[i], plan, x, ys[i]);
-    base[i].xq = acts.xq;
-    base[i].xs = acts.xs;
-    base[i].xk = acts.xk;
-    base[i].xbf = acts.xbf;
+    base[i] = ArgsFor(*ws[i], plan, x, ys[i], acts);
     blocks[i] = RowBlocksFor(plan, ws[i]->rows, pool.size());
     first_task[i + 1] = first_task[i] + blocks[i].n * n_tb;
   }
