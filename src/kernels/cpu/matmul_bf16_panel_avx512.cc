@@ -54,9 +54,9 @@ TANDEM_TARGET_BF16 void PackChunk(const uint8_t* w, uint64_t row_bytes, int n_ro
   }
 }
 
-// Packed F16 (packed.h): column pairs [k0 / 2, (k0 + kc) / 2) of n_panels (1 or 2) panels from
-// `panel` into out[kc / 2][kRows][2] as bf16. A panel's 64 bytes per pair are already a row's pair
-// per 32-bit lane: one conversion each.
+// Packed F16 or BF16 (packed.h): column pairs [k0 / 2, (k0 + kc) / 2) of n_panels (1 or 2) panels
+// from `panel` into out[kc / 2][kRows][2] as bf16. A panel's 64 bytes per pair are already a row's
+// pair per 32-bit lane: one conversion each (BF16: a copy).
 template <bool kF16>
 TANDEM_TARGET_BF16 void PackChunkFromPanels(const uint8_t* panel, uint64_t stride, int n_panels,
                                             int64_t k0, int64_t kc, uint32_t* out) {
