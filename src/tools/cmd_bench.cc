@@ -101,7 +101,7 @@ int RunSingleBench(const BenchArgs& a) {
   if (a.f16_bf16) fopts.matmul.f16_prefill = kernels::cpu::F16Prefill::kBf16;
   std::vector<int32_t> prompt(a.prompt);
   for (int i = 0; i < a.prompt; ++i) prompt[i] = 3 + (i * 7919) % 253;
-  std::vector<double> pp, tg, bws;
+  std::vector<double> pp, tg, bws, triads;
   std::vector<float> logits;
   double peak_rss = 0;
   ProgressBar bar("bench");
@@ -133,6 +133,7 @@ int RunSingleBench(const BenchArgs& a) {
         meter = std::move(*m);
       }
       bws.push_back(meter->Measure(pool, 1));
+      triads.push_back(meter->MeasureTriad(pool, 1));
     }
   }
   const double file_bytes = static_cast<double>((*m)->weight_bytes());
@@ -142,17 +143,22 @@ int RunSingleBench(const BenchArgs& a) {
   // Achieved rates and the ceilings measured now, in the same run.
   const double pp_flops = cost.prefill_flops / (a.prompt / p.median);
   const double tg_bytes = cost.weight_bytes_per_token * g.median;
-  double bw = 0, gemm = 0;
-  double decode_fraction = 0;  // median over the runs of each one's fraction of its bandwidth
+  double bw = 0, triad = 0, gemm = 0;
+  // Medians over the runs of each one's fraction of the bandwidth measured right after it: of
+  // the fastest plain read, and of STREAM's triad (the yardstick, and llama.cpp users').
+  double decode_fraction = 0, decode_fraction_triad = 0;
   kernels::cpu::InstructionPeaks peaks;
   if (a.ceilings) {
     bar.set_label("ceilings");
     bw = Summarise(bws).median;
-    std::vector<double> fractions;
+    triad = Summarise(triads).median;
+    std::vector<double> fractions, fractions_triad;
     for (size_t i = 0; i < tg.size(); ++i) {
       fractions.push_back(cost.weight_bytes_per_token * tg[i] / bws[i]);
+      fractions_triad.push_back(cost.weight_bytes_per_token * tg[i] / triads[i]);
     }
     decode_fraction = Summarise(fractions).median;
+    decode_fraction_triad = Summarise(fractions_triad).median;
     peaks = kernels::cpu::MeasureInstructionPeaks(pool);
     kernels::cpu::GemmShape s{2048, 2048, 256, fopts.matmul};
     auto f = kernels::cpu::MeasureGemm(cost.main_type, s, pool, 3);
@@ -186,6 +192,7 @@ int RunSingleBench(const BenchArgs& a) {
                         {"kv_bytes", kv_bytes}};
     if (a.ceilings) {
       j["ceilings"] = {{"read_bandwidth_gb_s", bw / 1e9},
+                       {"triad_bandwidth_gb_s", triad / 1e9},
                        {"gemm_gflop_s", gemm / 1e9},
                        {"gemm_type", std::string(kernels::WeightTypeName(cost.main_type))}};
       j["ceilings"]["peak_fma_f32_gflop_s"] = peaks.fma_f32 / 1e9;
@@ -195,6 +202,7 @@ int RunSingleBench(const BenchArgs& a) {
       j["prefill_fraction_of_instruction_peak"] = pp_flops / peak;
       j["prefill_instruction"] = peak_name;
       j["decode_fraction_of_bandwidth"] = decode_fraction;
+      j["decode_fraction_of_triad"] = decode_fraction_triad;
     }
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -210,8 +218,10 @@ int RunSingleBench(const BenchArgs& a) {
   std::printf("\ntg%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GB/s", a.gen, g.median, g.min,
               g.max, tg_bytes / 1e9);
   if (a.ceilings)
-    std::printf("  = %.0f%% of read bandwidth %.1f GB/s (each run against its own)",
-                100 * decode_fraction, bw / 1e9);
+    std::printf(
+        "  = %.0f%% of read bandwidth %.1f GB/s, %.0f%% of STREAM triad %.1f GB/s (each run "
+        "against its own)",
+        100 * decode_fraction, bw / 1e9, 100 * decode_fraction_triad, triad / 1e9);
   std::printf("\npeak RSS %.2f GiB = %.2f x weights (%.2f GiB) ; KV %.2f GiB\n",
               peak_rss / (1 << 30), peak_rss / file_bytes, file_bytes / (1 << 30),
               kv_bytes / (1 << 30));

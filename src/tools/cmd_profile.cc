@@ -41,10 +41,15 @@ int RunProfile(ProfileArgs& a) {
   nlohmann::json j;
   j["threads"] = a.threads;
   j["kernels"] = kernels::cpu::KernelTargets();
-  const double bw =
-      kernels::cpu::MeasureReadBandwidth(pool, static_cast<uint64_t>(a.buffer_mib) << 20, a.reps,
-                                         [&](double f) { bar.Update(0.3 * f); });
+  double bw = 0, triad = 0;
+  if (auto meter =
+          kernels::cpu::ReadBandwidthMeter::Create(pool, static_cast<uint64_t>(a.buffer_mib) << 20);
+      meter.ok()) {
+    bw = meter->Measure(pool, a.reps, [&](double f) { bar.Update(0.25 * f); });
+    triad = meter->MeasureTriad(pool, a.reps, [&](double f) { bar.Update(0.25 + 0.05 * f); });
+  }
   j["read_bandwidth_gb_s"] = bw / 1e9;
+  j["triad_bandwidth_gb_s"] = triad / 1e9;
   bar.set_label("instruction peaks");
   const kernels::cpu::InstructionPeaks peaks = kernels::cpu::MeasureInstructionPeaks(pool, a.reps);
   j["peak_fma_f32_gflop_s"] = peaks.fma_f32 / 1e9;
@@ -96,6 +101,7 @@ int RunProfile(ProfileArgs& a) {
               a.threads);
   std::printf("memory read        %8.1f GB/s  (%d MiB buffer, median of %d)\n", bw / 1e9,
               a.buffer_mib, a.reps);
+  std::printf("STREAM triad       %8.1f GB/s  (a = b + s*c, 24 bytes per element)\n", triad / 1e9);
   std::printf("decode GEMV Q8_0   %8.1f GB/s  (8192 x 32768, one token)\n", gemv_bytes_s / 1e9);
   std::printf("peak f32 FMA       %8.1f GFLOP/s\n", peaks.fma_f32 / 1e9);
   if (peaks.bf16_dot > 0) std::printf("peak bf16 dot      %8.1f GFLOP/s\n", peaks.bf16_dot / 1e9);

@@ -57,12 +57,26 @@ float SumFloatsImpl(const float* p, int64_t n, int method) {
   }
 }
 
+// STREAM's triad on n doubles: a = b + s * c, with ordinary stores (as STREAM compiles them).
+void TriadImpl(double* HWY_RESTRICT a, const double* HWY_RESTRICT b, const double* HWY_RESTRICT c,
+               double s, int64_t n) {
+  const hn::ScalableTag<double> dd;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(dd));
+  const auto vs = hn::Set(dd, s);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(hn::MulAdd(vs, hn::LoadU(dd, c + i), hn::LoadU(dd, b + i)), dd, a + i);
+  }
+  for (; i < n; ++i) a[i] = b[i] + s * c[i];
+}
+
 }  // namespace tandem::kernels::cpu::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace tandem::kernels::cpu {
 HWY_EXPORT(SumFloatsImpl);
+HWY_EXPORT(TriadImpl);
 namespace {
 
 double Median(std::vector<double> v) {
@@ -115,6 +129,30 @@ double ReadBandwidthMeter::Measure(base::ThreadPool& pool, int reps, const Progr
   double best = 0;
   for (const auto& m : rates) best = std::max(best, Median(m));
   return best;
+}
+
+double ReadBandwidthMeter::MeasureTriad(base::ThreadPool& pool, int reps,
+                                        const ProgressFn& progress) {
+  // Three arrays of doubles, a third of the buffer each, cut into 1 MiB tasks.
+  constexpr int64_t kChunk = int64_t{1} << 17;  // doubles
+  const int64_t n = static_cast<int64_t>(buffer_.size() / sizeof(double)) / 3 / kChunk * kChunk;
+  if (n == 0) return 0;
+  double* a = reinterpret_cast<double*>(buffer_.data());
+  const double* b = a + n;
+  const double* c = b + n;
+  std::vector<double> rates;
+  for (int r = 0; r < reps + 1; ++r) {  // the first pass warms up and is not counted
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.ParallelFor(n / kChunk, [&](int64_t t, int) {
+      const int64_t i = t * kChunk;
+      HWY_DYNAMIC_DISPATCH(TriadImpl)(a + i, b + i, c + i, 3.0, kChunk);
+    });
+    const auto t1 = std::chrono::steady_clock::now();
+    // As STREAM counts it: two arrays read, one written (not the write-allocate reads).
+    if (r > 0) rates.push_back(3.0 * static_cast<double>(n) * sizeof(double) / Seconds(t0, t1));
+    if (progress) progress(static_cast<double>(r + 1) / (reps + 1));
+  }
+  return Median(rates);
 }
 
 double MeasureReadBandwidth(base::ThreadPool& pool, uint64_t bytes, int reps,

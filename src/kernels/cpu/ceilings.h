@@ -27,6 +27,10 @@ class ReadBandwidthMeter {
   // to read it (one or eight streams per thread, software prefetch into L1 or L2; one stream
   // without prefetch instructions).
   double Measure(base::ThreadPool& pool, int reps, const ProgressFn& progress = {});
+  // STREAM's triad (a = b + s * c over thirds of the buffer), as STREAM counts its bytes: 24 per
+  // element, two read and one written. It overwrites the buffer's first third (Measure sums the
+  // buffer whatever it holds). The median of `reps` passes.
+  double MeasureTriad(base::ThreadPool& pool, int reps, const ProgressFn& progress = {});
 
  private:
   AlignedBuffer buffer_;
