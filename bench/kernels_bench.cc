@@ -63,7 +63,7 @@ void BM_MatMul(benchmark::State& state) {
 // as in a loaded model, so each comes from memory), without attention: what the per-call costs
 // (dispatch, the prefetch ramp at each matrix's start, the join) take from the bandwidth of one
 // large matrix. "of read": the median, over passes, of the pass's rate over the read ceiling
-// measured right after it.
+// measured right after it; "of read, no prefetch": the same without the decode prefetch.
 void BM_DecodeLayers(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   base::ThreadPool pool(static_cast<int>(state.range(1)));
@@ -88,28 +88,50 @@ void BM_DecodeLayers(benchmark::State& state) {
   }
   const std::vector<float> x = Random(8192);
   std::vector<float> y(8192);
-  std::vector<double> ratios, reads;
-  for (auto _ : state) {
+  // Each iteration also runs a pass without the decode prefetch (MatMulOptions::decode_prefetch =
+  // 0), first or second in turn: "of read, no prefetch" rates this CPU's default against it in the
+  // same spells.
+  cpu::MatMulOptions no_prefetch;
+  no_prefetch.decode_prefetch = 0;
+  std::vector<double> ratios, ratios_no_prefetch, reads;
+  auto pass = [&](const cpu::MatMulOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     for (const ref::MatRef& m : mats) {
-      if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, {}).ok()) state.SkipWithError("MatMul");
+      if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, options).ok()) {
+        state.SkipWithError("MatMul");
+      }
     }
     benchmark::DoNotOptimize(y.data());
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    state.SetIterationTime(seconds);
     reads.push_back(meter->Measure(pool, 1));
+    return seconds;
+  };
+  bool odd = false;
+  for (auto _ : state) {
+    if ((odd = !odd)) {
+      const double s = pass(no_prefetch);
+      ratios_no_prefetch.push_back(static_cast<double>(bytes) / s / reads.back());
+    }
+    const double seconds = pass({});
+    state.SetIterationTime(seconds);
     ratios.push_back(static_cast<double>(bytes) / seconds / reads.back());
+    if (!odd) {
+      const double s = pass(no_prefetch);
+      ratios_no_prefetch.push_back(static_cast<double>(bytes) / s / reads.back());
+    }
   }
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0.0 : v[v.size() / 2];
   };
-  state.SetLabel(std::string(WeightTypeName(type)));
+  state.SetLabel(std::string(WeightTypeName(type)) + ", decode prefetch " +
+                 std::to_string(cpu::DecodePrefetchDefault()));
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
   state.counters["read GB/s"] = median(reads) * 1e-9;
   state.counters["of read"] = median(ratios);
+  state.counters["of read, no prefetch"] = median(ratios_no_prefetch);
 }
 BENCHMARK(BM_DecodeLayers)
     ->Args({static_cast<int64_t>(WeightType::kQ8_0), 2})

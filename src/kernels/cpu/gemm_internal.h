@@ -48,6 +48,7 @@ struct GemmArgs {
   int64_t ldy = 0;     // = rows of w
   int64_t r0 = 0, r1 = 0;
   int64_t t0 = 0, t1 = 0;
+  int64_t prefetch = 0;  // packed decode: bytes ahead to prefetch into L2 (0: none; MatMulOptions)
 };
 
 // Portable kernels (Highway, dispatched to the best compiled target), one translation unit each.

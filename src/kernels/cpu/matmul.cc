@@ -29,6 +29,7 @@ struct Plan {
   bool packed = false;       // the kernel reads w.packed; tasks count panels
   bool task_panels = false;  // the kernel packs 32-row panels per task, for all its tokens
   int sum_elems = 0;         // kQ8K: activation sums per 16 or 32 elements
+  int64_t prefetch = 0;      // GemmArgs::prefetch
 };
 
 Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols,
@@ -163,6 +164,15 @@ void ConvertActs(const Plan& plan, const float* x, int64_t n_tokens, int64_t col
 
 }  // namespace
 
+int DecodePrefetchDefault() {
+#if defined(__x86_64__)
+  static const int distance = __builtin_cpu_is("intel") ? 4096 : 0;
+  return distance;
+#else
+  return 0;
+#endif
+}
+
 bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, 0, {}).fn != nullptr; }
 
 std::string KernelTargets() {
@@ -186,12 +196,14 @@ Status CheckShape(const ref::MatRef& w, int64_t n_tokens) {
 }
 
 StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptions& options) {
-  const Plan plan = ChoosePlan(w.type, w.packed != nullptr, n_tokens, w.cols, options);
+  Plan plan = ChoosePlan(w.type, w.packed != nullptr, n_tokens, w.cols, options);
   if (plan.fn == nullptr) {
     return Unimplemented("fast MatMul has no kernel for weight type " +
                          std::string(WeightTypeName(w.type)));
   }
   RETURN_IF_ERROR(CheckShape(w, n_tokens));
+  plan.prefetch =
+      std::max(0, options.decode_prefetch < 0 ? DecodePrefetchDefault() : options.decode_prefetch);
   return plan;
 }
 
@@ -206,6 +218,7 @@ GemmArgs ArgsFor(const ref::MatRef& w, const Plan& plan, const float* x, float* 
   a.x = x;
   a.y = y;
   a.ldy = w.rows;
+  a.prefetch = plan.prefetch;
   if (plan.packed) {
     a.packed = w.packed;
     a.panel_stride = PanelStride(w.type, w.cols);

@@ -22,7 +22,15 @@ enum class F16Prefill {
 struct MatMulOptions {
   F16Prefill f16_prefill = F16Prefill::kF32Fma;
   bool allow_intrinsics = true;  // false: the portable Highway kernels only (tests compare both)
+  // How far ahead of its loads, in bytes, a packed decode kernel asks for its panels' lines into
+  // L2: 0 not at all, -1 this CPU's default (DecodePrefetchDefault). Results do not depend on it.
+  int decode_prefetch = -1;
 };
+
+// The packed decode kernels' prefetch distance on this CPU: 4096 bytes on Intel, whose cores need
+// it to keep enough lines in flight, 0 elsewhere (on AMD Zen 4 the hardware prefetchers alone
+// followed the panels better). docs/performance.md, "Decode prefetch, per vendor".
+int DecodePrefetchDefault();
 
 // y[t, r] = sum_k w[r, k] * x[t, k] for t < n_tokens.   x: [n_tokens, cols]  y: [n_tokens, rows]
 // Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K. Quantized weights multiply

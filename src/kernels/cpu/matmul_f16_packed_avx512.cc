@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_driver-inl.h"
 #include "kernels/cpu/x86_targets.h"
 
 namespace tandem::kernels::cpu::internal {
@@ -63,7 +64,7 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
 template <bool kBf16, int P, int T>
 TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const float* x, int64_t ldx, float* y, int64_t ldy,
-                                   int last_rows) {
+                                   int last_rows, int64_t prefetch) {
   // Decode: two sets of accumulators, for even and odd pairs, halve the chains of dependent FMAs.
   constexpr int kSets = P == 1 && T == 1 ? 2 : 1;
   __m512 acc[kSets][P][2][T];
@@ -78,6 +79,8 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
   const int64_t pairs = cols / 2;
   int64_t j = 0;
   for (; j + kSets <= pairs; j += kSets) {
+    // Decode: the stream `prefetch` bytes ahead of the two lines read here (PrefetchAhead).
+    if constexpr (kSets == 2) PrefetchAhead<128>(panel + j * 64, prefetch);
 #pragma GCC unroll 2
     for (int s = 0; s < kSets; ++s)
       PairStep<kBf16, P, T>(acc[s], panel, stride, j + s, x, ldx, true);
@@ -114,7 +117,7 @@ TANDEM_TARGET_AVX512 void RunTile(const GemmArgs& a, int64_t panel, int64_t t) {
   const int last_rows =
       static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
   PairTile<kBf16, P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols,
-                        a.cols, a.y + t * a.ldy + r, a.ldy, last_rows);
+                        a.cols, a.y + t * a.ldy + r, a.ldy, last_rows, a.prefetch);
 }
 
 template <bool kBf16, int P>

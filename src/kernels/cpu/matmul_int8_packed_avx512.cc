@@ -27,7 +27,7 @@ constexpr int kBlockBytes = QuantBytesPerBlock(F == Format::kQ8   ? WeightType::
 template <Format F, int P, int T>
 TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const int8_t* xq, const float* xd, const int32_t* xc, float* y,
-                                   int64_t ldy, int last_rows) {
+                                   int64_t ldy, int last_rows, int64_t prefetch) {
   const int64_t nb = cols / 32;
   __m512 sum[P][T];
   FillTile<P, T>(sum, _mm512_setzero_ps());
@@ -66,6 +66,10 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     const int8_t* xb = xq + b * 32;
     const uint8_t* wb = panel + BlockQuantsOffset(b, kBlockBytes<F>);
     const uint8_t* scales = panel + BlockScalesOffset(b, kBlockBytes<F>);
+    if constexpr (kDecode) {  // the stream `prefetch` bytes ahead (PrefetchAhead)
+      if (b % kChunkBlocks == 0) PrefetchAhead<kChunkScaleBytes>(scales, prefetch);
+      PrefetchAhead<kBlockBytes<F>>(wb, prefetch);
+    }
     if constexpr (kCopyScales) {
       if (b % kChunkBlocks == 0) {  // a short last chunk has all 256 scale bytes too
 #pragma GCC unroll 4
@@ -187,7 +191,7 @@ struct Tile {
                                        int last_rows) {
       const int64_t nb = a.cols / 32;
       PackedTile<F, P, T>(panel, a.panel_stride, a.cols, a.xs.q + t * a.cols, a.xs.d + t * nb,
-                          a.xs.c + t * nb, y, a.ldy, last_rows);
+                          a.xs.c + t * nb, y, a.ldy, last_rows, a.prefetch);
     }
   };
 };

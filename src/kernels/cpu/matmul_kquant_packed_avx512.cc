@@ -55,6 +55,7 @@ struct Q4KTileOf {
       alignas(64) uint8_t header[kCopyHeader ? Layout::kQuants : 64];
       const uint8_t* head = sb;
       if constexpr (kCopyHeader) {
+        PrefetchAhead<Layout::kQuants>(sb, a.prefetch);  // the quants' lines: with their loads
         head = CopyLines<Layout::kQuants>(sb, header);
       } else if constexpr (kDecodeTile<T>) {
         TouchInOrder<Layout::kQuants>(sb);
@@ -77,6 +78,7 @@ struct Q4KTileOf {
 #pragma GCC unroll 16
             for (int p = 0; p < P; ++p) {
               const uint8_t* line = sb + p * a.panel_stride + Layout::kQuants + j * 512 + g * 64;
+              if constexpr (kCopyHeader) PrefetchAhead<64>(line, a.prefetch);
               const __m512i v = _mm512_load_si512(line);
               if (h0 == 0) w[0][p] = _mm512_and_si512(v, low4);
               if (h1 == 1) {
@@ -188,7 +190,8 @@ TANDEM_TARGET_VNNI inline void Q6KDecodePanel(const GemmArgs& a, const uint8_t* 
   __m512 sum = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* sb = panel + b * Q6KPanel::kBytes;
-    alignas(64) uint8_t copy[Q6KPanel::kQuants];  // the scales and d, copied first (CopyLines)
+    alignas(64) uint8_t copy[Q6KPanel::kQuants];       // the scales and d, copied first (CopyLines)
+    PrefetchAhead<Q6KPanel::kQuants>(sb, a.prefetch);  // the quants' lines: with their loads
     const uint8_t* header = CopyLines<Q6KPanel::kQuants>(sb, copy);
     const int8_t* xb = xq + b * 256;
     __m512i total = _mm512_setzero_si512();
@@ -204,6 +207,7 @@ TANDEM_TARGET_VNNI inline void Q6KDecodePanel(const GemmArgs& a, const uint8_t* 
 #pragma GCC unroll 4
         for (int g = 4 * gh; g < 4 * gh + 4; ++g) {
           const uint8_t* v = sb + Q6KPanel::kQuants + (h * 8 + g) * 192;
+          PrefetchAhead<192>(v, a.prefetch);
           const __m512i ql0 = _mm512_load_si512(v), ql1 = _mm512_load_si512(v + 64);
           const __m512i qh = _mm512_load_si512(v + 128);
           const int8_t* x = xb + 128 * h + 4 * g;

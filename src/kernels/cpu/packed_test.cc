@@ -212,6 +212,46 @@ TEST(PackedWeights, BF16KernelsMatchReference) {
               1e-2, 0);
 }
 
+// The decode prefetch (MatMulOptions::decode_prefetch; on by default on Intel only) asks for
+// lines ahead and changes no result: the same bits without it, near it and far ahead (past the
+// matrix's end), for every packed type, a partial last panel and several super-blocks.
+TEST(PackedWeights, DecodePrefetchChangesNoResult) {
+  base::ThreadPool pool(2);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (WeightType type :
+       {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ5_0, WeightType::kQ4_K,
+        WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16, WeightType::kBF16}) {
+    if (!PacksWeights(type)) continue;
+    for (const auto [rows, cols] : {std::pair<int64_t, int64_t>{130, 2048}, {17, 512}}) {
+      Weights m = MakeWeights(type, rows, cols, rng);
+      const uint64_t n = PackedBytes(type, rows, cols);
+      auto buf = AlignedBuffer::Allocate(n);
+      ASSERT_TRUE(buf.ok());
+      ASSERT_TRUE(PackWeights(m.w, buf->data(), n).ok());
+      ref::MatRef packed = m.w;
+      packed.packed = buf->data();
+      std::vector<float> x(cols);
+      for (float& v : x) v = dist(rng);
+      std::vector<float> want(rows), want_ref(rows);
+      MatMulOptions options;
+      options.decode_prefetch = 0;
+      ASSERT_TRUE(MatMul(packed, x.data(), 1, want.data(), pool, options).ok());
+      ASSERT_TRUE(ref::MatMul(m.w, x.data(), 1, want_ref.data()).ok());
+      const std::string label = std::string(WeightTypeName(type)) + " " + std::to_string(rows) +
+                                "x" + std::to_string(cols);
+      EXPECT_LT(NormalisedError(want, want_ref), 1.5e-2) << label;
+      for (int distance : {64, 4096, 1 << 20, -1}) {
+        options.decode_prefetch = distance;
+        std::vector<float> got(rows, NAN);
+        ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
+            << label << " prefetch " << distance;
+      }
+    }
+  }
+}
+
 TEST(PackedWeights, LayoutOfF16Pairs) {
   // Row r, column k holds r * 100 + k (exact in fp16 up to 2048).
   const int64_t rows = 18, cols = 5;
