@@ -145,6 +145,30 @@ TEST(Cli, MakeModelQ4_K_M) {
   ExpectOneLineError(Tandem("make-model --shape tiny --type Q8_0_M -o " + path), "--type Q8_0_M");
 }
 
+// `tandem bench` on one model: its rates, and each ceiling it divides them by, measured in the same
+// run (the read bandwidth, STREAM's triad, the instruction peaks, a GEMM of the model's type).
+TEST(Cli, BenchJsonRatesAgainstTheCeilings) {
+  const Result r = Tandem("bench -m " + kData + "/stories260K.gguf -p 16 -n 8 -r 1 -t 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["prompt_tokens"], 16);
+  EXPECT_EQ(j["gen_tokens"], 8);
+  EXPECT_GT(j["prefill_tokens_per_s"]["median"].get<double>(), 0) << r.out;
+  EXPECT_GT(j["decode_tokens_per_s"]["median"].get<double>(), 0) << r.out;
+  const auto& c = j["ceilings"];
+  for (const char* key :
+       {"read_bandwidth_gb_s", "triad_bandwidth_gb_s", "gemm_gflop_s", "peak_fma_f32_gflop_s"}) {
+    EXPECT_GT(c[key].get<double>(), 0) << key << " in " << r.out;
+  }
+  // The run's decode bytes over the bandwidths measured right after it: the two fractions stand in
+  // the ratio of the two bandwidths.
+  const double read = j["decode_fraction_of_bandwidth"], triad = j["decode_fraction_of_triad"];
+  EXPECT_GT(read, 0) << r.out;
+  const double bw_ratio =
+      c["read_bandwidth_gb_s"].get<double>() / c["triad_bandwidth_gb_s"].get<double>();
+  EXPECT_NEAR(triad / read / bw_ratio, 1.0, 1e-9) << r.out;
+}
+
 TEST(Cli, HelpOnEverySubcommand) {
   for (const char* sub : {"run", "tokenize", "info", "make-model"}) {
     const Result r = Tandem(std::string(sub) + " --help");
