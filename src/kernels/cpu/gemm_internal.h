@@ -49,6 +49,7 @@ struct GemmArgs {
   int64_t r0 = 0, r1 = 0;
   int64_t t0 = 0, t1 = 0;
   int64_t prefetch = 0;  // packed decode: bytes ahead to prefetch into L2 (0: none; MatMulOptions)
+  int f16_tile = 6;      // packed F16/BF16 f32 prefill: 6 (2 panels x 6 tokens) or 14 (1 x 14)
 };
 
 // Portable kernels (Highway, dispatched to the best compiled target), one translation unit each.

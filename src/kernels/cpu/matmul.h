@@ -25,12 +25,19 @@ struct MatMulOptions {
   // How far ahead of its loads, in bytes, a packed decode kernel asks for its panels' lines into
   // L2: 0 not at all, -1 this CPU's default (DecodePrefetchDefault). Results do not depend on it.
   int decode_prefetch = -1;
+  // The packed F16/BF16 f32-FMA prefill tile, in tokens: 6 (2 panels x 6 tokens), 14 (1 panel x 14
+  // tokens), or 0 for this CPU's default (F16PrefillTileDefault). Results do not depend on it.
+  int f16_prefill_tile = 0;
 };
 
 // The packed decode kernels' prefetch distance on this CPU: 4096 bytes on Intel, whose cores need
 // it to keep enough lines in flight, 0 elsewhere (on AMD Zen 4 the hardware prefetchers alone
 // followed the panels better). docs/performance.md, "Decode prefetch, per vendor".
 int DecodePrefetchDefault();
+
+// The packed F16/BF16 f32-FMA prefill tile on this CPU: 14 tokens on Intel, whose cores widen fp16
+// on the FMA ports (so fewer widenings per FMA pay), 6 elsewhere (measured best on AMD Zen 4).
+int F16PrefillTileDefault();
 
 // y[t, r] = sum_k w[r, k] * x[t, k] for t < n_tokens.   x: [n_tokens, cols]  y: [n_tokens, rows]
 // Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K. Quantized weights multiply

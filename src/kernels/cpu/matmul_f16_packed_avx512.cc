@@ -6,7 +6,11 @@
 // each token's (x[2j], x[2j + 1]), broadcast as one 64-bit value, multiplies both. A tile is P
 // panels times T tokens; at its end adjacent lanes are added, giving the 16 rows' sums in row
 // order. Decode (P = T = 1) reads one panel after the other, front to back: one stream per core,
-// as the int8 layouts (packed_driver-inl.h). Prefill tiles 2 panels by 6 tokens.
+// as the int8 layouts (packed_driver-inl.h). Prefill tiles 2 panels by 6 tokens, or 1 panel by 14
+// (GemmArgs::f16_tile): per column pair the second widens 2 weight vectors for 28 FMAs, the first
+// 4 for 24. Intel runs vcvtph2ps on the FMA ports; there 1 x 14 took the 2048 x 2048 x 256
+// product from 243 to 270 GFLOP/s and F16 pp512 from 114-117 to 124-126 tokens/s (kernels_bench
+// BM_MatMul/1/2048/2048/256, tandem bench, alternating).
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
@@ -120,9 +124,9 @@ TANDEM_TARGET_AVX512 void RunTile(const GemmArgs& a, int64_t panel, int64_t t) {
                         a.cols, a.y + t * a.ldy + r, a.ldy, last_rows, a.prefetch);
 }
 
-template <bool kBf16, int P>
+template <bool kBf16, int P, int T>
 TANDEM_TARGET_AVX512 void PanelsTimesTokens(const GemmArgs& a, int64_t panel) {
-  for (int64_t t = a.t0; t < a.t1; t += kTokTile) RunTile<kBf16, P, kTokTile>(a, panel, t);
+  for (int64_t t = a.t0; t < a.t1; t += T) RunTile<kBf16, P, T>(a, panel, t);
 }
 
 template <bool kBf16>
@@ -132,8 +136,12 @@ TANDEM_TARGET_AVX512 void GemmPairsPacked(const GemmArgs& a) {
     for (; p < a.r1; ++p) RunTile<kBf16, 1, 1>(a, p, a.t0);
     return;
   }
-  for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<kBf16, 2>(a, p);
-  if (p < a.r1) PanelsTimesTokens<kBf16, 1>(a, p);
+  if (a.f16_tile == 14) {
+    for (; p < a.r1; ++p) PanelsTimesTokens<kBf16, 1, 14>(a, p);
+    return;
+  }
+  for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<kBf16, 2, kTokTile>(a, p);
+  if (p < a.r1) PanelsTimesTokens<kBf16, 1, kTokTile>(a, p);
 }
 
 }  // namespace

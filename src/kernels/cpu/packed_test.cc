@@ -195,7 +195,11 @@ TEST(PackedWeights, F16KernelsMatchReference) {
   const std::vector<Case> cases = {{1, 1, 1},    {16, 2, 4},     {17, 3, 5},      {50, 64, 7},
                                    {96, 33, 1},  {130, 2048, 1}, {33, 2048, 300}, {129, 96, 2},
                                    {64, 511, 3}, {47, 608, 13}};
-  CheckPacked(WeightType::kF16, cases, 1e-6, 0);
+  for (int tile : {6, 14}) {  // 2 panels x 6 tokens, 1 panel x 14 (MatMulOptions)
+    MatMulOptions o;
+    o.f16_prefill_tile = tile;
+    CheckPacked(WeightType::kF16, cases, 1e-6, 0, o);
+  }
   MatMulOptions bf16;
   bf16.f16_prefill = F16Prefill::kBf16;
   CheckPacked(WeightType::kF16, cases, 1e-2, 0, bf16);
@@ -210,6 +214,21 @@ TEST(PackedWeights, BF16KernelsMatchReference) {
   CheckPacked(WeightType::kBF16,
               {{16, 2, 4}, {17, 3, 5}, {50, 64, 7}, {33, 2048, 300}, {129, 96, 2}, {64, 511, 3}},
               1e-2, 0);
+  // Columns that are not whole 32s take the exact f32 tiles, both of them.
+  for (int tile : {6, 14}) {
+    MatMulOptions o;
+    o.f16_prefill_tile = tile;
+    CheckPacked(WeightType::kBF16, {{17, 3, 5}, {50, 66, 29}, {64, 511, 16}}, 1e-6, 0, o);
+  }
+  MatMulOptions bad;
+  bad.f16_prefill_tile = 7;
+  std::vector<uint16_t> w(4);
+  std::vector<float> x(2), y(4);
+  base::ThreadPool pool(1);
+  EXPECT_EQ(MatMul({WeightType::kBF16, reinterpret_cast<uint8_t*>(w.data()), 2, 2}, x.data(), 2,
+                   y.data(), pool, bad)
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 // The decode prefetch (MatMulOptions::decode_prefetch; on by default on Intel only) asks for
