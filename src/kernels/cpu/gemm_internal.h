@@ -50,7 +50,17 @@ struct GemmArgs {
   int64_t t0 = 0, t1 = 0;
   int64_t prefetch = 0;  // packed decode: bytes ahead to prefetch into L2 (0: none; MatMulOptions)
   int f16_tile = 6;      // packed F16/BF16 f32 prefill: 6 (2 panels x 6 tokens) or 14 (1 x 14)
+  // Packed F16/BF16 f32 prefill with the 14-token tile: x in token groups (GroupPairs), or null.
+  const float* xg = nullptr;
 };
+
+// The packed F16/BF16 14-token prefill tile's activations: tokens [0, n) of x ([n, cols]) in blocks
+// of tb (the tasks' token blocks), each in groups of 14 tokens (the last of a block shorter). The
+// group of T tokens starting at token s fills out[s * cp, (s + T) * cp), cp = cols rounded up to
+// even, as [column pair][token][2]: the tile then finds token t's pair j at (j * T + t) * 2, one
+// pointer for all its tokens. An odd last column is paired with 0.
+inline constexpr int kPairGroupTokens = 14;
+void GroupPairs(const float* x, int64_t n, int64_t cols, int64_t tb, float* out);
 
 // Portable kernels (Highway, dispatched to the best compiled target), one translation unit each.
 void GemmF32(const GemmArgs& a);

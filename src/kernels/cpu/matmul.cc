@@ -20,7 +20,7 @@ using internal::GemmArgs;
 using GemmFn = void (*)(const GemmArgs&);
 
 // What the activations must be turned into before the kernel runs.
-enum class ActForm { kF32, kQ8, kQ8Signed, kQ8K, kBf16 };
+enum class ActForm { kF32, kF32Groups, kQ8, kQ8Signed, kQ8K, kBf16 };
 
 struct Plan {
   GemmFn fn = nullptr;
@@ -94,14 +94,15 @@ struct ActBuffers {
   std::vector<float> d;
   std::vector<int32_t> c;
   std::vector<uint16_t> bf;
+  std::vector<float> f;
 };
 
 // Tokens per task: enough that a task's weight rows are reused from cache, few enough that the
 // task's activations stay in L2 (512 KiB of f32, or of Q8 / bf16).
 int64_t TokenBlock(ActForm form, int64_t cols) {
-  const int64_t bytes_per_token = cols * (form == ActForm::kF32    ? 4
-                                          : form == ActForm::kBf16 ? 2
-                                                                   : 1);
+  const int64_t bytes_per_token = cols * (form == ActForm::kF32 || form == ActForm::kF32Groups ? 4
+                                          : form == ActForm::kBf16                             ? 2
+                                                                                               : 1);
   return std::clamp<int64_t>((512 << 10) / std::max<int64_t>(bytes_per_token, 1), 4, 256) & ~3;
 }
 
@@ -117,6 +118,15 @@ void ConvertActs(const Plan& plan, const float* x, int64_t n_tokens, int64_t col
   const int64_t nb = cols / 32;
   switch (plan.acts) {
     case ActForm::kF32: return;
+    case ActForm::kF32Groups: {
+      const int64_t cp = cols + cols % 2;
+      acts.f.resize(n_tokens * cp);
+      blocks([&](int64_t t0, int64_t t1) {
+        internal::GroupPairs(x + t0 * cols, t1 - t0, cols, tb, acts.f.data() + t0 * cp);
+      });
+      a.xg = acts.f.data();
+      return;
+    }
     case ActForm::kQ8:
       acts.q.resize(n_tokens * cols);
       acts.d.resize(n_tokens * nb);
@@ -174,6 +184,28 @@ int DecodePrefetchDefault() {
 #endif
 }
 
+namespace internal {
+
+void GroupPairs(const float* x, int64_t n, int64_t cols, int64_t tb, float* out) {
+  const int64_t cp = cols + cols % 2, pairs = cp / 2;
+  for (int64_t b0 = 0; b0 < n; b0 += tb) {
+    const int64_t b1 = std::min(n, b0 + tb);
+    for (int64_t s = b0; s < b1; s += kPairGroupTokens) {
+      const int64_t T = std::min<int64_t>(kPairGroupTokens, b1 - s);
+      const float* xs = x + s * cols;
+      float* g = out + s * cp;
+      for (int64_t j = 0; j < pairs; ++j) {  // writes in order, reads T rows
+        for (int64_t t = 0; t < T; ++t, g += 2) {
+          g[0] = xs[t * cols + 2 * j];
+          g[1] = 2 * j + 1 < cols ? xs[t * cols + 2 * j + 1] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace internal
+
 int F16PrefillTileDefault() {
 #if defined(__x86_64__)
   static const int tokens = __builtin_cpu_is("intel") ? 14 : 6;
@@ -216,9 +248,14 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
       std::max(0, options.decode_prefetch < 0 ? DecodePrefetchDefault() : options.decode_prefetch);
   plan.f16_tile =
       options.f16_prefill_tile == 0 ? F16PrefillTileDefault() : options.f16_prefill_tile;
-  if (plan.f16_tile != 6 && plan.f16_tile != 14) {
+  if (plan.f16_tile != 6 && plan.f16_tile != internal::kPairGroupTokens) {
     return InvalidArgument("MatMul: F16 prefill tile of " + std::to_string(plan.f16_tile) +
                            " tokens (6 or 14)");
+  }
+  // The 14-token tile takes its activations grouped (GroupPairs).
+  if ((plan.fn == internal::GemmF16Packed || plan.fn == internal::GemmBF16Packed) && n_tokens > 1 &&
+      plan.f16_tile == internal::kPairGroupTokens) {
+    plan.acts = ActForm::kF32Groups;
   }
   return plan;
 }
@@ -272,7 +309,13 @@ Status ProductsOfTokens(std::span<const ref::MatRef* const> ws, const float* x, 
   const int64_t cols = ws[0]->cols;
   // Panels packed per task are packed once for all of the task's tokens: the more tokens per
   // task the better, rows give the parallelism.
-  const int64_t tb = plan.task_panels ? n_tokens : TokenBlock(plan.acts, cols);
+  int64_t tb = plan.task_panels ? n_tokens : TokenBlock(plan.acts, cols);
+  // Grouped activations: whole groups per block, so that only the last block has a shorter tile
+  // (64 tokens were 4 x 14 + 8, and the 8-token tiles took 12 % of a 2048 x 2048 x 256 product).
+  if (plan.acts == ActForm::kF32Groups) {
+    tb = std::max<int64_t>(internal::kPairGroupTokens,
+                           tb / internal::kPairGroupTokens * internal::kPairGroupTokens);
+  }
   const int64_t n_tb = (n_tokens + tb - 1) / tb;
   thread_local ActBuffers caller_acts;  // the caller's: the tasks below run on other threads
   GemmArgs acts;

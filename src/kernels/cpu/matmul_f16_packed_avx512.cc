@@ -10,7 +10,9 @@
 // (GemmArgs::f16_tile): per column pair the second widens 2 weight vectors for 28 FMAs, the first
 // 4 for 24. Intel runs vcvtph2ps on the FMA ports; there 1 x 14 took the 2048 x 2048 x 256
 // product from 243 to 270 GFLOP/s and F16 pp512 from 114-117 to 124-126 tokens/s (kernels_bench
-// BM_MatMul/1/2048/2048/256, tandem bench, alternating).
+// BM_MatMul/1/2048/2048/256, tandem bench, alternating). It reads its activations grouped
+// (GroupPairs), one pointer for its 14 tokens, in blocks of whole groups: 280-282 GFLOP/s, pp512
+// 131-142.
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
@@ -42,8 +44,10 @@ TANDEM_TARGET_AVX512 inline __m512 Widen(const uint8_t* w) {
   return _mm512_cvtph_ps(v);
 }
 
-// acc += column pair j of P panels x T tokens.
-template <bool kBf16, int P, int T>
+// acc += column pair j of P panels x T tokens. Token t's pair is at x + t * ldx + 2 * j, or, with
+// the activations grouped (kGrouped, GroupPairs), at x + (j * T + t) * 2: one pointer and constant
+// offsets, where GCC otherwise steps a pointer per token (T scalar adds per pair).
+template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t* panel,
                                           uint64_t stride, int64_t j, const float* x, int64_t ldx,
                                           bool both) {
@@ -56,7 +60,7 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
-    const __m512 xv = PairOf(x + t * ldx + 2 * j, both);
+    const __m512 xv = PairOf(kGrouped ? x + (j * T + t) * 2 : x + t * ldx + 2 * j, both);
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       acc[p][0][t] = _mm512_fmadd_ps(lo[p], xv, acc[p][0][t]);
@@ -65,7 +69,7 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
   }
 }
 
-template <bool kBf16, int P, int T>
+template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const float* x, int64_t ldx, float* y, int64_t ldy,
                                    int last_rows, int64_t prefetch) {
@@ -87,10 +91,10 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
     if constexpr (kSets == 2) PrefetchAhead<128>(panel + j * 64, prefetch);
 #pragma GCC unroll 2
     for (int s = 0; s < kSets; ++s)
-      PairStep<kBf16, P, T>(acc[s], panel, stride, j + s, x, ldx, true);
+      PairStep<kBf16, P, T, kGrouped>(acc[s], panel, stride, j + s, x, ldx, true);
   }
-  for (; j < pairs; ++j) PairStep<kBf16, P, T>(acc[0], panel, stride, j, x, ldx, true);
-  if (cols % 2 != 0) PairStep<kBf16, P, T>(acc[0], panel, stride, pairs, x, ldx, false);
+  for (; j < pairs; ++j) PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, j, x, ldx, true);
+  if (cols % 2 != 0) PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, pairs, x, ldx, false);
   // Lanes (row, element of the pair) -> rows: even lanes of lo then hi, plus the odd lanes.
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -111,22 +115,24 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
   }
 }
 
-// P panels from `panel` times tokens [t, t + T), or the largest tile under T that fits.
-template <bool kBf16, int P, int T>
+// P panels from `panel` times tokens [t, t + T), or the largest tile under T that fits. Grouped:
+// the activations of the group starting at t, from a.xg (GroupPairs; its groups are the tiles).
+template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 void RunTile(const GemmArgs& a, int64_t panel, int64_t t) {
   if constexpr (T > 1) {
-    if (a.t1 - t < T) return RunTile<kBf16, P, T - 1>(a, panel, t);
+    if (a.t1 - t < T) return RunTile<kBf16, P, T - 1, kGrouped>(a, panel, t);
   }
   const int64_t r = panel * kPanelRows;
   const int last_rows =
       static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - r - (P - 1) * kPanelRows));
-  PairTile<kBf16, P, T>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, a.x + t * a.cols,
-                        a.cols, a.y + t * a.ldy + r, a.ldy, last_rows, a.prefetch);
+  const float* x = kGrouped ? a.xg + t * (a.cols + a.cols % 2) : a.x + t * a.cols;
+  PairTile<kBf16, P, T, kGrouped>(a.packed + panel * a.panel_stride, a.panel_stride, a.cols, x,
+                                  a.cols, a.y + t * a.ldy + r, a.ldy, last_rows, a.prefetch);
 }
 
-template <bool kBf16, int P, int T>
+template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 void PanelsTimesTokens(const GemmArgs& a, int64_t panel) {
-  for (int64_t t = a.t0; t < a.t1; t += T) RunTile<kBf16, P, T>(a, panel, t);
+  for (int64_t t = a.t0; t < a.t1; t += T) RunTile<kBf16, P, T, kGrouped>(a, panel, t);
 }
 
 template <bool kBf16>
@@ -136,8 +142,9 @@ TANDEM_TARGET_AVX512 void GemmPairsPacked(const GemmArgs& a) {
     for (; p < a.r1; ++p) RunTile<kBf16, 1, 1>(a, p, a.t0);
     return;
   }
-  if (a.f16_tile == 14) {
-    for (; p < a.r1; ++p) PanelsTimesTokens<kBf16, 1, 14>(a, p);
+  // 1 panel x 14 tokens on activations in groups ([a.t0, a.t1) is a block of GroupPairs').
+  if (a.f16_tile == kPairGroupTokens && a.xg != nullptr) {
+    for (; p < a.r1; ++p) PanelsTimesTokens<kBf16, 1, kPairGroupTokens, true>(a, p);
     return;
   }
   for (; p + 2 <= a.r1; p += 2) PanelsTimesTokens<kBf16, 2, kTokTile>(a, p);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/ref/convert.h"
 #include "kernels/ref/ops.h"
@@ -266,6 +267,28 @@ TEST(PackedWeights, DecodePrefetchChangesNoResult) {
         ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
         EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
             << label << " prefetch " << distance;
+      }
+    }
+  }
+}
+
+// The 14-token F16 tile's activations: per block of tb tokens, groups of 14 (the last shorter),
+// each [column pair][token][2], an odd last column paired with 0.
+TEST(PackedWeights, LayoutOfPairGroups) {
+  constexpr int64_t n = 33, cols = 5, tb = 20, cp = 6;  // blocks [0, 20) and [20, 33)
+  std::vector<float> x(n * cols), out(n * cp, NAN);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  internal::GroupPairs(x.data(), n, cols, tb, out.data());
+  // Groups: [0, 14), [14, 20), [20, 33); token t's pair j is at start * cp + (j * T + t) * 2.
+  const struct { int64_t start, size; } groups[] = {{0, 14}, {14, 6}, {20, 13}};
+  for (const auto g : groups) {
+    for (int64_t t = 0; t < g.size; ++t) {
+      for (int64_t j = 0; j < cp / 2; ++j) {
+        const float* pair = out.data() + g.start * cp + (j * g.size + t) * 2;
+        const int64_t token = g.start + t;
+        EXPECT_EQ(pair[0], x[token * cols + 2 * j]) << token << " " << j;
+        EXPECT_EQ(pair[1], 2 * j + 1 < cols ? x[token * cols + 2 * j + 1] : 0.0f)
+            << token << " " << j;
       }
     }
   }
