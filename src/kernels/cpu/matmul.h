@@ -26,7 +26,8 @@ struct MatMulOptions {
   // L2: 0 not at all, -1 this CPU's default (DecodePrefetchDefault). Results do not depend on it.
   int decode_prefetch = -1;
   // The packed F16/BF16 f32-FMA prefill tile, in tokens: 6 (2 panels x 6 tokens), 14 (1 panel x 14
-  // tokens), or 0 for this CPU's default (F16PrefillTileDefault). Results do not depend on it.
+  // tokens), or 0 for this CPU's default (F16PrefillTileDefault). Both are exact; a one-token tail
+  // may sum its column pairs in another order (float rounding).
   int f16_prefill_tile = 0;
 };
 
