@@ -95,12 +95,15 @@ TANDEM_TARGET_VNNI inline const uint8_t* CopyLines(const uint8_t* src, uint8_t* 
 // 2 threads) read 0.60 of the read ceiling for Q4_0, 0.80 for Q8_0, 0.67 for F16 and 0.72 for Q4_K
 // without, 0.81, 0.90, 0.88 and 0.82-0.86 with 4 KiB (8 KiB about the same, 1-2 KiB less, into
 // L1 less).
+// The addresses may lie past the matrix's end (a prefetch never faults): they are computed as
+// integers, not as pointers into the matrix.
 template <int kBytes>
 inline void PrefetchAhead(const uint8_t* p, int64_t distance) {
   if (distance == 0) return;
+  const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(distance);
 #pragma GCC unroll 16
   for (int l = 0; l < kBytes; l += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + distance + l), _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T1);
   }
 }
 
