@@ -175,14 +175,23 @@ void ConvertActs(const Plan& plan, const float* x, int64_t n_tokens, int64_t col
 
 }  // namespace
 
-int DecodePrefetchDefault() {
+namespace {
+
+// The per-vendor choices below (docs/performance.md, "The machines").
+bool IntelCpu() {
 #if defined(__x86_64__)
-  static const int distance = __builtin_cpu_is("intel") ? 4096 : 0;
-  return distance;
+  static const bool intel = __builtin_cpu_is("intel");
+  return intel;
 #else
-  return 0;
+  return false;
 #endif
 }
+
+}  // namespace
+
+int DecodePrefetchDefault() { return IntelCpu() ? 4096 : 0; }
+
+int F16PrefillTileDefault() { return IntelCpu() ? internal::kPairGroupTokens : 6; }
 
 namespace internal {
 
@@ -205,15 +214,6 @@ void GroupPairs(const float* x, int64_t n, int64_t cols, int64_t tb, float* out)
 }
 
 }  // namespace internal
-
-int F16PrefillTileDefault() {
-#if defined(__x86_64__)
-  static const int tokens = __builtin_cpu_is("intel") ? 14 : 6;
-  return tokens;
-#else
-  return 6;
-#endif
-}
 
 bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, 0, {}).fn != nullptr; }
 
