@@ -31,7 +31,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) double Int8DotRa
   const double s = Since(t0);
   __m512i sum = acc[0];
   for (int i = 1; i < kChains; ++i) sum = _mm512_add_epi32(sum, acc[i]);
-  volatile int sink = _mm512_reduce_add_epi32(sum);
+  // An OR, not a sum: the lanes have wrapped, and the scalar add of a reduction may not.
+  volatile int sink = _mm512_reduce_or_epi32(sum);
   (void)sink;
   return static_cast<double>(iters) * kChains * 64 * 2 / s;  // 64 multiply-adds per instruction
 }
