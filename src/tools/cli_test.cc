@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "kernels/cpu/matmul.h"
 #include "model/gguf.h"
 #include "model/gguf_writer.h"
 #include "tools/cli_runner_test_util.h"
@@ -153,6 +154,9 @@ TEST(Cli, BenchJsonRatesAgainstTheCeilings) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["prompt_tokens"], 16);
   EXPECT_EQ(j["gen_tokens"], 8);
+  // This CPU's per-vendor choices, as MatMul resolves them.
+  EXPECT_EQ(j["decode_prefetch_bytes"], kernels::cpu::DecodePrefetchDefault());
+  EXPECT_EQ(j["f16_prefill_tile_tokens"], kernels::cpu::F16PrefillTileDefault());
   EXPECT_GT(j["prefill_tokens_per_s"]["median"].get<double>(), 0) << r.out;
   EXPECT_GT(j["decode_tokens_per_s"]["median"].get<double>(), 0) << r.out;
   const auto& c = j["ceilings"];

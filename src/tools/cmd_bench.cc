@@ -183,6 +183,8 @@ int RunSingleBench(const BenchArgs& a) {
                         {"reps", a.reps},
                         {"threads", a.threads},
                         {"kernels", kernels::cpu::KernelTargets()},
+                        {"decode_prefetch_bytes", kernels::cpu::DecodePrefetchDefault()},
+                        {"f16_prefill_tile_tokens", kernels::cpu::F16PrefillTileDefault()},
                         {"prefill_tokens_per_s", StatsJson(p)},
                         {"decode_tokens_per_s", StatsJson(g)},
                         {"prefill_gflop_s", pp_flops / 1e9},
@@ -207,7 +209,10 @@ int RunSingleBench(const BenchArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("kernels %s, %d threads\n", kernels::cpu::KernelTargets().c_str(), a.threads);
+  // The per-vendor choices (docs/performance.md): which paths these numbers ran.
+  std::printf("kernels %s, %d threads; decode prefetch %d bytes, F16 prefill tile %d tokens\n",
+              kernels::cpu::KernelTargets().c_str(), a.threads,
+              kernels::cpu::DecodePrefetchDefault(), kernels::cpu::F16PrefillTileDefault());
   std::printf("pp%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GFLOP/s", a.prompt, p.median,
               p.min, p.max, pp_flops / 1e9);
   if (a.ceilings) {
