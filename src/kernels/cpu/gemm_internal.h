@@ -49,8 +49,8 @@ struct GemmArgs {
   int64_t r0 = 0, r1 = 0;
   int64_t t0 = 0, t1 = 0;
   int64_t prefetch = 0;  // packed decode: bytes ahead to prefetch into L2 (0: none; MatMulOptions)
-  int f16_tile = 6;      // packed F16/BF16 f32 prefill: 6 (2 panels x 6 tokens) or 14 (1 x 14)
-  // Packed F16/BF16 f32 prefill with the 14-token tile: x in token groups (GroupPairs), or null.
+  // Packed F16/BF16 f32 prefill: x in token groups (GroupPairs) for the 1 panel x 14 tokens tile
+  // (MatMulOptions::f16_prefill_tile), or null for 2 panels x 6 tokens.
   const float* xg = nullptr;
 };
 

@@ -30,7 +30,6 @@ struct Plan {
   bool task_panels = false;  // the kernel packs 32-row panels per task, for all its tokens
   int sum_elems = 0;         // kQ8K: activation sums per 16 or 32 elements
   int64_t prefetch = 0;      // GemmArgs::prefetch
-  int f16_tile = 6;          // GemmArgs::f16_tile
 };
 
 Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols,
@@ -246,15 +245,15 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
   RETURN_IF_ERROR(CheckShape(w, n_tokens));
   plan.prefetch =
       std::max(0, options.decode_prefetch < 0 ? DecodePrefetchDefault() : options.decode_prefetch);
-  plan.f16_tile =
+  const int f16_tile =
       options.f16_prefill_tile == 0 ? F16PrefillTileDefault() : options.f16_prefill_tile;
-  if (plan.f16_tile != 6 && plan.f16_tile != internal::kPairGroupTokens) {
-    return InvalidArgument("MatMul: F16 prefill tile of " + std::to_string(plan.f16_tile) +
+  if (f16_tile != 6 && f16_tile != internal::kPairGroupTokens) {
+    return InvalidArgument("MatMul: F16 prefill tile of " + std::to_string(f16_tile) +
                            " tokens (6 or 14)");
   }
-  // The 14-token tile takes its activations grouped (GroupPairs).
+  // The 14-token tile takes its activations grouped (GroupPairs); the kernel tells it by them.
   if ((plan.fn == internal::GemmF16Packed || plan.fn == internal::GemmBF16Packed) && n_tokens > 1 &&
-      plan.f16_tile == internal::kPairGroupTokens) {
+      f16_tile == internal::kPairGroupTokens) {
     plan.acts = ActForm::kF32Groups;
   }
   return plan;
@@ -272,7 +271,6 @@ GemmArgs ArgsFor(const ref::MatRef& w, const Plan& plan, const float* x, float* 
   a.y = y;
   a.ldy = w.rows;
   a.prefetch = plan.prefetch;
-  a.f16_tile = plan.f16_tile;
   if (plan.packed) {
     a.packed = w.packed;
     a.panel_stride = PanelStride(w.type, w.cols);

@@ -7,12 +7,12 @@
 // panels times T tokens; at its end adjacent lanes are added, giving the 16 rows' sums in row
 // order. Decode (P = T = 1) reads one panel after the other, front to back: one stream per core,
 // as the int8 layouts (packed_driver-inl.h). Prefill tiles 2 panels by 6 tokens, or 1 panel by 14
-// (GemmArgs::f16_tile): per column pair the second widens 2 weight vectors for 28 FMAs, the first
-// 4 for 24. Intel runs vcvtph2ps on the FMA ports; there 1 x 14 took the 2048 x 2048 x 256
-// product from 243 to 270 GFLOP/s and F16 pp512 from 114-117 to 124-126 tokens/s (kernels_bench
-// BM_MatMul/1/2048/2048/256, tandem bench, alternating). It reads its activations grouped
-// (GroupPairs), one pointer for its 14 tokens, in blocks of whole groups: 280-282 GFLOP/s, pp512
-// 131-142.
+// (on activations grouped per 14 tokens, GemmArgs::xg): per column pair the second widens 2 weight
+// vectors for 28 FMAs, the first 4 for 24. Intel runs vcvtph2ps on the FMA ports; there 1 x 14 took
+// the 2048 x 2048 x 256 product from 243 to 270 GFLOP/s and F16 pp512 from 114-117 to 124-126
+// tokens/s (kernels_bench BM_MatMul/1/2048/2048/256, tandem bench, alternating). It reads its
+// activations grouped (GroupPairs), one pointer for its 14 tokens, in blocks of whole groups:
+// 280-282 GFLOP/s, pp512 131-142.
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
@@ -143,7 +143,7 @@ TANDEM_TARGET_AVX512 void GemmPairsPacked(const GemmArgs& a) {
     return;
   }
   // 1 panel x 14 tokens on activations in groups ([a.t0, a.t1) is a block of GroupPairs').
-  if (a.f16_tile == kPairGroupTokens && a.xg != nullptr) {
+  if (a.xg != nullptr) {
     for (; p < a.r1; ++p) PanelsTimesTokens<kBf16, 1, kPairGroupTokens, true>(a, p);
     return;
   }
