@@ -25,7 +25,7 @@ using bench::KernelBytes;
 using bench::MakeMatrix;
 using bench::Random;
 
-// args: weight type id, rows, cols, tokens, threads, F16 through bf16 products (0/1)
+// args: weight type id, rows, cols, tokens, threads, F16 prefill products (0 exact, 1 bf16, 2 fp16)
 void BM_MatMul(benchmark::State& state) {
   const auto type = static_cast<WeightType>(state.range(0));
   const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
@@ -44,7 +44,8 @@ void BM_MatMul(benchmark::State& state) {
   const std::vector<float> x = Random(n * cols);
   std::vector<float> y(n * rows);
   cpu::MatMulOptions options;
-  if (state.range(5) != 0) options.f16_prefill = cpu::F16Prefill::kBf16;
+  if (state.range(5) == 1) options.f16_prefill = cpu::F16Prefill::kBf16;
+  if (state.range(5) == 2) options.f16_prefill = cpu::F16Prefill::kFp16;
   for (auto _ : state) {
     if (!cpu::MatMul(*m, x.data(), n, y.data(), pool, options).ok()) {
       state.SkipWithError("MatMul failed");
@@ -160,6 +161,8 @@ void MatMulArgs(benchmark::internal::Benchmark* b) {
     b->Args({static_cast<int64_t>(t), 8192, 2048, 1, 2, 0});    // decode GEMV (w_gate shape)
     b->Args({static_cast<int64_t>(t), 32768, 8192, 1, 2, 0});   // decode, far larger than the LLC
   }
+  b->Args({static_cast<int64_t>(WeightType::kF16), 2048, 2048, 256, 2, 1});  // F16 as bf16
+  b->Args({static_cast<int64_t>(WeightType::kF16), 2048, 2048, 256, 2, 2});  // F16 as fp16
 }
 BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -173,6 +176,7 @@ void MatMulOneThreadArgs(benchmark::internal::Benchmark* b) {
     b->Args({static_cast<int64_t>(t), 16384, 4096, 1, 1, 0});  // weights far larger than the LLC
   }
   b->Args({static_cast<int64_t>(WeightType::kF16), 512, 2048, 256, 1, 1});
+  b->Args({static_cast<int64_t>(WeightType::kF16), 512, 2048, 256, 1, 2});
 }
 BENCHMARK(BM_MatMul)
     ->Name("BM_MatMulOneThread")

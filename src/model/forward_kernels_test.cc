@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/test_util.h"
 #include "model/forward.h"
@@ -122,38 +123,62 @@ TEST(ForwardKernels, StackedDecodeProductsAreExact) {
   }
 }
 
-// F16 prefill through bf16 products (--f16-bf16) rounds weights and activations to 8 mantissa
-// bits: the drift of the logits it gives, against the exact F16 products, on a prompt long enough
-// (40 tokens) for the packed bf16 panels, and the greedy token after it.
-TEST(ForwardKernels, F16AsBf16PrefillDriftIsSmall) {
+// F16 prefill through rounding products against the exact F16 products, on stories260K-F16 and
+// a prompt long enough (40 tokens) for the packed bf16 panels: the logits' normalised error and
+// largest difference, and whether the greedy token after the prompt is the same.
+struct Drift {
+  double err = 0, max_diff = 0;
+  bool same_argmax = false;
+};
+Drift PrefillDrift(kernels::cpu::F16Prefill mode) {
   auto m = LlamaModel::Load(kData + "/stories260K-F16.gguf");
-  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  if (!m.ok()) return {};
   std::vector<int32_t> prompt = {1};
   for (int i = 0; i < 39; ++i) prompt.push_back(260 + (i * 37) % 240);
   base::ThreadPool pool(2);
-  ForwardOptions exact, bf16;
-  exact.pool = bf16.pool = &pool;
-  bf16.matmul.f16_prefill = kernels::cpu::F16Prefill::kBf16;
+  ForwardOptions exact, rounded;
+  exact.pool = rounded.pool = &pool;
+  rounded.matmul.f16_prefill = mode;
   auto c1 = kv::KvCache::Create(KvLayoutFor((*m)->config(), 64));
   auto c2 = kv::KvCache::Create(KvLayoutFor((*m)->config(), 64));
-  Forward f1(**m, *c1, exact), f2(**m, *c2, bf16);
+  Forward f1(**m, *c1, exact), f2(**m, *c2, rounded);
   std::vector<float> l1, l2;
-  ASSERT_TRUE(f1.Prefill(prompt, 0, &l1).ok());
-  ASSERT_TRUE(f2.Prefill(prompt, 0, &l2).ok());
-  double max_diff = 0;
+  EXPECT_TRUE(f1.Prefill(prompt, 0, &l1).ok());
+  EXPECT_TRUE(f2.Prefill(prompt, 0, &l2).ok());
+  Drift d;
   for (size_t i = 0; i < l1.size(); ++i)
-    max_diff = std::max<double>(max_diff, std::abs(l1[i] - l2[i]));
-  const double err = NormalisedError(l2, l1);
-  std::printf("f16 as bf16 prefill: logits normalised error %.2e, max |diff| %.4f\n", err,
-              max_diff);
-  RecordProperty("normalised_error", std::to_string(err));
-  RecordProperty("max_abs_diff", std::to_string(max_diff));
-  EXPECT_LT(err, 2e-2);
-  EXPECT_GT(err, 0.0);  // the bf16 path did run: it is not bit-exact
+    d.max_diff = std::max<double>(d.max_diff, std::abs(l1[i] - l2[i]));
+  d.err = NormalisedError(l2, l1);
   auto argmax = [](const std::vector<float>& v) {
     return std::max_element(v.begin(), v.end()) - v.begin();
   };
-  EXPECT_EQ(argmax(l1), argmax(l2));
+  d.same_argmax = argmax(l1) == argmax(l2);
+  ::testing::Test::RecordProperty("normalised_error", std::to_string(d.err));
+  ::testing::Test::RecordProperty("max_abs_diff", std::to_string(d.max_diff));
+  return d;
+}
+
+// bf16 products (--f16-bf16) round weights and activations to 8 mantissa bits.
+TEST(ForwardKernels, F16AsBf16PrefillDriftIsSmall) {
+  const Drift d = PrefillDrift(kernels::cpu::F16Prefill::kBf16);
+  std::printf("f16 as bf16 prefill: logits normalised error %.2e, max |diff| %.4f\n", d.err,
+              d.max_diff);
+  EXPECT_LT(d.err, 2e-2);
+  EXPECT_GT(d.err, 0.0);  // the bf16 path did run: it is not bit-exact
+  EXPECT_TRUE(d.same_argmax);
+}
+
+// fp16 products (--f16-fp16, AVX-512 FP16 only) keep the weights and round the activations to 11
+// bits and the sums per 64 column pairs: less drift than bf16's.
+TEST(ForwardKernels, F16AsFp16PrefillDriftIsSmall) {
+  if (!kernels::cpu::internal::HasAvx512Fp16()) GTEST_SKIP() << "this CPU has no AVX-512 FP16";
+  const Drift d = PrefillDrift(kernels::cpu::F16Prefill::kFp16);
+  std::printf("f16 as fp16 prefill: logits normalised error %.2e, max |diff| %.4f\n", d.err,
+              d.max_diff);
+  EXPECT_LT(d.err, 1e-2);
+  EXPECT_GT(d.err, 0.0);  // the fp16 path did run
+  EXPECT_TRUE(d.same_argmax);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "kernels/cpu/matmul.h"
 #include "model/gguf.h"
@@ -171,6 +172,33 @@ TEST(Cli, BenchJsonRatesAgainstTheCeilings) {
   const double bw_ratio =
       c["read_bandwidth_gb_s"].get<double>() / c["triad_bandwidth_gb_s"].get<double>();
   EXPECT_NEAR(triad / read / bw_ratio, 1.0, 1e-9) << r.out;
+}
+
+// A rounding F16 prefill (--f16-bf16, --f16-fp16): bench names it and reports its logits' drift
+// from the exact products, where this CPU has the instructions (else it says it keeps them exact).
+TEST(Cli, BenchReportsTheDriftOfRoundingF16Prefill) {
+  using kernels::cpu::F16Prefill;
+  for (const auto& [flag, mode, name] : {std::tuple{"--f16-bf16", F16Prefill::kBf16, "bf16"},
+                                         std::tuple{"--f16-fp16", F16Prefill::kFp16, "fp16"}}) {
+    const Result r = Tandem("bench -m " + kData + "/stories260K-F16.gguf -p 40 -n 2 -r 1 -t 2 " +
+                            "--no-ceilings --json " + flag);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    if (!kernels::cpu::F16PrefillRounds(mode)) {
+      EXPECT_EQ(j["f16_prefill"], "exact") << flag;
+      EXPECT_FALSE(j.contains("prefill_logit_drift")) << flag;
+      EXPECT_NE(r.err.find("keeps exact products"), std::string::npos) << r.err;
+      continue;
+    }
+    EXPECT_EQ(j["f16_prefill"], name) << flag;
+    const auto& d = j["prefill_logit_drift"];
+    EXPECT_GT(d["normalised_error"].get<double>(), 0) << r.out;
+    EXPECT_LT(d["normalised_error"].get<double>(), 2e-2) << r.out;
+    EXPECT_GT(d["max_abs_diff"].get<double>(), 0) << r.out;
+    EXPECT_EQ(d["same_greedy_token"], true) << r.out;
+  }
+  const Result both = Tandem("bench -m " + kData + "/stories260K-F16.gguf --f16-bf16 --f16-fp16");
+  EXPECT_NE(both.code, 0);
 }
 
 TEST(Cli, HelpOnEverySubcommand) {

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -31,6 +32,7 @@ struct BenchArgs {
   int threads = base::ThreadPool::HardwareThreads();
   kv::KvPrecision kv_precision = kv::KvPrecision::kF16;
   bool f16_bf16 = false;  // F16 prefill through bf16 products
+  bool f16_fp16 = false;  // F16 prefill through fp16 products
   bool ceilings = true;   // also measure the ceilings and print the ratios
   bool json = false;
 };
@@ -84,6 +86,28 @@ double PeakRssBytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux: KiB
 }
 
+// How far the logits of a rounding F16 prefill (--f16-bf16, --f16-fp16) are from the exact one's.
+struct Drift {
+  double normalised_error = 0;  // |got - exact| / |exact|, over the vocabulary
+  double max_abs_diff = 0;
+  bool same_argmax = true;  // the greedy token
+};
+
+Drift DriftOf(const std::vector<float>& got, const std::vector<float>& exact) {
+  Drift d;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = static_cast<double>(got[i]) - exact[i];
+    num += e * e;
+    den += static_cast<double>(exact[i]) * exact[i];
+    d.max_abs_diff = std::max(d.max_abs_diff, std::abs(e));
+  }
+  d.normalised_error = std::sqrt(num / std::max(den, 1e-30));
+  d.same_argmax = std::max_element(got.begin(), got.end()) - got.begin() ==
+                  std::max_element(exact.begin(), exact.end()) - exact.begin();
+  return d;
+}
+
 nlohmann::json StatsJson(const Stats& s) {
   return {{"median", s.median}, {"min", s.min}, {"max", s.max}};
 }
@@ -99,10 +123,18 @@ int RunSingleBench(const BenchArgs& a) {
   model::ForwardOptions fopts;
   fopts.pool = &pool;
   if (a.f16_bf16) fopts.matmul.f16_prefill = kernels::cpu::F16Prefill::kBf16;
+  if (a.f16_fp16) fopts.matmul.f16_prefill = kernels::cpu::F16Prefill::kFp16;
+  const char* f16_prefill = a.f16_bf16 ? "bf16" : a.f16_fp16 ? "fp16" : "exact";
+  const bool rounds = kernels::cpu::F16PrefillRounds(fopts.matmul.f16_prefill);
+  if ((a.f16_bf16 || a.f16_fp16) && !rounds) {
+    std::fprintf(stderr, "note: this CPU has no AVX-512 %s; F16 prefill keeps exact products\n",
+                 a.f16_bf16 ? "BF16" : "FP16");
+    f16_prefill = "exact";
+  }
   std::vector<int32_t> prompt(a.prompt);
   for (int i = 0; i < a.prompt; ++i) prompt[i] = 3 + (i * 7919) % 253;
   std::vector<double> pp, tg, bws, triads;
-  std::vector<float> logits;
+  std::vector<float> logits, prefill_logits;
   double peak_rss = 0;
   ProgressBar bar("bench");
   const double steps = static_cast<double>(a.reps) * (1 + a.gen);
@@ -112,6 +144,7 @@ int RunSingleBench(const BenchArgs& a) {
     auto t0 = std::chrono::steady_clock::now();
     if (Status st = fwd.Prefill(prompt, 0, &logits); !st.ok()) return ReportError(st);
     auto t1 = std::chrono::steady_clock::now();
+    if (r == 0) prefill_logits = logits;
     // Decode from an empty context, as llama-bench's tg runs: position i overwrites the prompt's
     // row i, and step i attends to rows [0, i] only.
     for (int i = 0; i < a.gen; ++i) {
@@ -135,6 +168,16 @@ int RunSingleBench(const BenchArgs& a) {
       bws.push_back(meter->Measure(pool, 1));
       triads.push_back(meter->MeasureTriad(pool, 1));
     }
+  }
+  // A rounding F16 prefill: its drift from the exact products, on this prompt's last logits.
+  std::optional<Drift> drift;
+  if (rounds) {
+    bar.set_label("drift");
+    model::ForwardOptions exact = fopts;
+    exact.matmul.f16_prefill = kernels::cpu::F16Prefill::kF32Fma;
+    model::Forward fwd(**m, *cache, exact);
+    if (Status st = fwd.Prefill(prompt, 0, &logits); !st.ok()) return ReportError(st);
+    drift = DriftOf(prefill_logits, logits);
   }
   const double file_bytes = static_cast<double>((*m)->weight_bytes());
   const double kv_bytes = static_cast<double>(cache->bytes());
@@ -174,8 +217,12 @@ int RunSingleBench(const BenchArgs& a) {
   const bool bf16 = (cost.main_type == kernels::WeightType::kBF16 ||
                      (cost.main_type == kernels::WeightType::kF16 && a.f16_bf16)) &&
                     peaks.bf16_dot > 0;
-  const double peak = int8 ? peaks.int8_dot : bf16 ? peaks.bf16_dot : peaks.fma_f32;
-  const char* peak_name = int8 ? "int8 dot" : bf16 ? "bf16 dot" : "f32 FMA";
+  const bool fp16 = cost.main_type == kernels::WeightType::kF16 && a.f16_fp16 && rounds;
+  const double peak = int8   ? peaks.int8_dot
+                      : bf16 ? peaks.bf16_dot
+                      : fp16 ? peaks.fp16_fma
+                             : peaks.fma_f32;
+  const char* peak_name = int8 ? "int8 dot" : bf16 ? "bf16 dot" : fp16 ? "fp16 FMA" : "f32 FMA";
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
                         {"prompt_tokens", a.prompt},
@@ -185,6 +232,7 @@ int RunSingleBench(const BenchArgs& a) {
                         {"kernels", kernels::cpu::KernelTargets()},
                         {"decode_prefetch_bytes", kernels::cpu::DecodePrefetchDefault()},
                         {"f16_prefill_tile_tokens", kernels::cpu::F16PrefillTileDefault()},
+                        {"f16_prefill", f16_prefill},
                         {"prefill_tokens_per_s", StatsJson(p)},
                         {"decode_tokens_per_s", StatsJson(g)},
                         {"prefill_gflop_s", pp_flops / 1e9},
@@ -192,6 +240,11 @@ int RunSingleBench(const BenchArgs& a) {
                         {"peak_rss_bytes", peak_rss},
                         {"weights_bytes", file_bytes},
                         {"kv_bytes", kv_bytes}};
+    if (drift) {
+      j["prefill_logit_drift"] = {{"normalised_error", drift->normalised_error},
+                                  {"max_abs_diff", drift->max_abs_diff},
+                                  {"same_greedy_token", drift->same_argmax}};
+    }
     if (a.ceilings) {
       j["ceilings"] = {{"read_bandwidth_gb_s", bw / 1e9},
                        {"triad_bandwidth_gb_s", triad / 1e9},
@@ -200,6 +253,7 @@ int RunSingleBench(const BenchArgs& a) {
       j["ceilings"]["peak_fma_f32_gflop_s"] = peaks.fma_f32 / 1e9;
       j["ceilings"]["peak_bf16_dot_gflop_s"] = peaks.bf16_dot / 1e9;
       j["ceilings"]["peak_int8_dot_gop_s"] = peaks.int8_dot / 1e9;
+      j["ceilings"]["peak_fp16_fma_gflop_s"] = peaks.fp16_fma / 1e9;
       j["prefill_fraction_of_gemm_ceiling"] = pp_flops / gemm;
       j["prefill_fraction_of_instruction_peak"] = pp_flops / peak;
       j["prefill_instruction"] = peak_name;
@@ -230,6 +284,13 @@ int RunSingleBench(const BenchArgs& a) {
   std::printf("\npeak RSS %.2f GiB = %.2f x weights (%.2f GiB) ; KV %.2f GiB\n",
               peak_rss / (1 << 30), peak_rss / file_bytes, file_bytes / (1 << 30),
               kv_bytes / (1 << 30));
+  if (drift) {
+    std::printf(
+        "F16 prefill as %s: the prompt's last logits against exact products: normalised error "
+        "%.2e, max |diff| %.4f, greedy token %s\n",
+        f16_prefill, drift->normalised_error, drift->max_abs_diff,
+        drift->same_argmax ? "the same" : "DIFFERENT");
+  }
   return 0;
 }
 
@@ -263,8 +324,13 @@ void AddBenchCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", a->threads, "Threads (single node)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
-  cmd->add_flag("--f16-bf16", a->f16_bf16,
-                "F16 prefill through bf16 products (faster, rounds weights)");
+  CLI::Option* bf16 = cmd->add_flag("--f16-bf16", a->f16_bf16,
+                                    "F16 prefill through bf16 products (faster, rounds weights; "
+                                    "prints the logits' drift)");
+  cmd->add_flag("--f16-fp16", a->f16_fp16,
+                "F16 prefill through fp16 products (AVX-512 FP16: faster, rounds activations and "
+                "sums; prints the logits' drift)")
+      ->excludes(bf16);
   cmd->add_flag("!--no-ceilings", a->ceilings, "Skip measuring the ceilings (no ratios)");
   cmd->add_option("--prefill-node", a->cluster.prefill_node, "Compute-rich node host:port");
   cmd->add_option("--decode-node", a->cluster.decode_node, "Bandwidth-rich node host:port");

@@ -54,6 +54,7 @@ int RunProfile(ProfileArgs& a) {
   const kernels::cpu::InstructionPeaks peaks = kernels::cpu::MeasureInstructionPeaks(pool, a.reps);
   j["peak_fma_f32_gflop_s"] = peaks.fma_f32 / 1e9;
   j["peak_bf16_dot_gflop_s"] = peaks.bf16_dot / 1e9;
+  j["peak_fp16_fma_gflop_s"] = peaks.fp16_fma / 1e9;
   j["peak_int8_dot_gop_s"] = peaks.int8_dot / 1e9;
   // Decode GEMV: a Q8_0 matrix of ~285 MB, one token.
   bar.set_label("decode GEMV");
@@ -73,6 +74,7 @@ int RunProfile(ProfileArgs& a) {
       {"F32", kernels::WeightType::kF32, kernels::cpu::F16Prefill::kF32Fma},
       {"F16", kernels::WeightType::kF16, kernels::cpu::F16Prefill::kF32Fma},
       {"F16 as bf16", kernels::WeightType::kF16, kernels::cpu::F16Prefill::kBf16},
+      {"F16 as fp16", kernels::WeightType::kF16, kernels::cpu::F16Prefill::kFp16},
       {"BF16", kernels::WeightType::kBF16, kernels::cpu::F16Prefill::kF32Fma},
       {"Q8_0", kernels::WeightType::kQ8_0, kernels::cpu::F16Prefill::kF32Fma},
       {"Q4_0", kernels::WeightType::kQ4_0, kernels::cpu::F16Prefill::kF32Fma},
@@ -105,6 +107,7 @@ int RunProfile(ProfileArgs& a) {
   std::printf("decode GEMV Q8_0   %8.1f GB/s  (8192 x 32768, one token)\n", gemv_bytes_s / 1e9);
   std::printf("peak f32 FMA       %8.1f GFLOP/s\n", peaks.fma_f32 / 1e9);
   if (peaks.bf16_dot > 0) std::printf("peak bf16 dot      %8.1f GFLOP/s\n", peaks.bf16_dot / 1e9);
+  if (peaks.fp16_fma > 0) std::printf("peak fp16 FMA      %8.1f GFLOP/s\n", peaks.fp16_fma / 1e9);
   if (peaks.int8_dot > 0) std::printf("peak int8 dot      %8.1f GOP/s\n", peaks.int8_dot / 1e9);
   for (const Case& c : cases) {
     std::printf("GEMM %-13s %8.1f GFLOP/s (2048 x 2048 x %d tokens)\n", c.name,

@@ -48,6 +48,7 @@ struct InstructionPeaks {
   double fma_f32 = 0;   // f32 fused multiply-add on the widest vectors
   double bf16_dot = 0;  // vdpbf16ps (AVX-512 BF16)
   double int8_dot = 0;  // vpdpbusd (AVX-512 VNNI)
+  double fp16_fma = 0;  // vfmadd231ph (AVX-512 FP16): F16 prefill with F16Prefill::kFp16
 };
 InstructionPeaks MeasureInstructionPeaks(base::ThreadPool& pool, int reps = 5);
 

@@ -52,6 +52,10 @@ struct GemmArgs {
   // Packed F16/BF16 f32 prefill: x in token groups (GroupPairs) for the 1 panel x 14 tokens tile
   // (MatMulOptions::f16_prefill_tile), or null for 2 panels x 6 tokens.
   const float* xg = nullptr;
+  // Packed F16 fp16 prefill (F16Prefill::kFp16): x scaled per token and rounded to fp16, in token
+  // groups (GroupPairsFp16), and each token's inverse scale.
+  const uint16_t* xh = nullptr;
+  const float* xh_inv_scale = nullptr;
 };
 
 // The packed F16/BF16 14-token prefill tile's activations: tokens [0, n) of x ([n, cols]) in blocks
@@ -61,6 +65,11 @@ struct GemmArgs {
 // pointer for all its tokens. An odd last column is paired with 0.
 inline constexpr int kPairGroupTokens = 14;
 void GroupPairs(const float* x, int64_t n, int64_t cols, int64_t tb, float* out);
+// The same groups in fp16 for GemmF16PackedFp16: each token scaled by a power of two that takes its
+// largest magnitude into [32, 64), then rounded to fp16; inv_scale[t] (n of them) undoes it.
+// Call only where HasAvx512Fp16().
+void GroupPairsFp16(const float* x, int64_t n, int64_t cols, int64_t tb, uint16_t* out,
+                    float* inv_scale);
 
 // Portable kernels (Highway, dispatched to the best compiled target), one translation unit each.
 void GemmF32(const GemmArgs& a);
@@ -86,16 +95,19 @@ void ConvertToBf16(const float* x, int64_t n, uint16_t* out);
 bool HasAvx512Vnni();  // AVX512F+BW+VL+VNNI
 bool HasAvx512Bf16();  // AVX512F+BW+VL+BF16
 bool HasAvx512();      // AVX512F+BW+VL+DQ (with F16C and FMA)
+bool HasAvx512Fp16();  // the same and AVX512-FP16
 void GemmQ8_0Vnni(const GemmArgs& a);
 void GemmQ4_0Vnni(const GemmArgs& a);
 void GemmQ8_0Packed(const GemmArgs& a);  // a.packed, a.xs; rows [r0, r1) are panels
 void GemmQ4_0Packed(const GemmArgs& a);
 void GemmQ5_0Packed(const GemmArgs& a);
-void GemmQ4_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
-void GemmQ5_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 32)
-void GemmQ6_KPacked(const GemmArgs& a);   // a.packed, a.xk (sums per 16)
-void GemmF16Packed(const GemmArgs& a);    // packed F16 (a.packed) times f32 a.x, exact
-void GemmBF16Packed(const GemmArgs& a);   // packed BF16 (a.packed) times f32 a.x, exact
+void GemmQ4_KPacked(const GemmArgs& a);  // a.packed, a.xk (sums per 32)
+void GemmQ5_KPacked(const GemmArgs& a);  // a.packed, a.xk (sums per 32)
+void GemmQ6_KPacked(const GemmArgs& a);  // a.packed, a.xk (sums per 16)
+void GemmF16Packed(const GemmArgs& a);   // packed F16 (a.packed) times f32 a.x, exact
+void GemmBF16Packed(const GemmArgs& a);  // packed BF16 (a.packed) times f32 a.x, exact
+// Packed F16 (a.packed) times fp16 a.xh (GroupPairsFp16), fp16 products; a.x for exact redos.
+void GemmF16PackedFp16(const GemmArgs& a);
 void GemmF16Bf16Dot(const GemmArgs& a);   // F16 weights rounded to bf16, a.xbf
 void GemmBF16Bf16Dot(const GemmArgs& a);  // BF16 weights, a.xbf
 // The same through panels packed per task (prefill; cols % 32 == 0, rows in steps of 32).

@@ -20,7 +20,7 @@ using internal::GemmArgs;
 using GemmFn = void (*)(const GemmArgs&);
 
 // What the activations must be turned into before the kernel runs.
-enum class ActForm { kF32, kF32Groups, kQ8, kQ8Signed, kQ8K, kBf16 };
+enum class ActForm { kF32, kF32Groups, kF16Groups, kQ8, kQ8Signed, kQ8K, kBf16 };
 
 struct Plan {
   GemmFn fn = nullptr;
@@ -43,6 +43,9 @@ Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols
       case WeightType::kF16:
         if (bf16 && n_tokens > 1 && o.f16_prefill == F16Prefill::kBf16 && cols % 32 == 0) {
           return {internal::GemmF16PackedBf16Panels, ActForm::kBf16, 0, true, true};
+        }
+        if (n_tokens > 1 && o.f16_prefill == F16Prefill::kFp16 && internal::HasAvx512Fp16()) {
+          return {internal::GemmF16PackedFp16, ActForm::kF16Groups, 0, true};
         }
         return {internal::GemmF16Packed, ActForm::kF32, 0, true};
       case WeightType::kBF16:
@@ -99,9 +102,10 @@ struct ActBuffers {
 // Tokens per task: enough that a task's weight rows are reused from cache, few enough that the
 // task's activations stay in L2 (512 KiB of f32, or of Q8 / bf16).
 int64_t TokenBlock(ActForm form, int64_t cols) {
-  const int64_t bytes_per_token = cols * (form == ActForm::kF32 || form == ActForm::kF32Groups ? 4
-                                          : form == ActForm::kBf16                             ? 2
-                                                                                               : 1);
+  const int64_t bytes_per_token =
+      cols * (form == ActForm::kF32 || form == ActForm::kF32Groups    ? 4
+              : form == ActForm::kBf16 || form == ActForm::kF16Groups ? 2
+                                                                      : 1);
   return std::clamp<int64_t>((512 << 10) / std::max<int64_t>(bytes_per_token, 1), 4, 256) & ~3;
 }
 
@@ -124,6 +128,18 @@ void ConvertActs(const Plan& plan, const float* x, int64_t n_tokens, int64_t col
         internal::GroupPairs(x + t0 * cols, t1 - t0, cols, tb, acts.f.data() + t0 * cp);
       });
       a.xg = acts.f.data();
+      return;
+    }
+    case ActForm::kF16Groups: {
+      const int64_t cp = cols + cols % 2;
+      acts.bf.resize(n_tokens * cp);
+      acts.d.resize(n_tokens);
+      blocks([&](int64_t t0, int64_t t1) {
+        internal::GroupPairsFp16(x + t0 * cols, t1 - t0, cols, tb, acts.bf.data() + t0 * cp,
+                                 acts.d.data() + t0);
+      });
+      a.xh = acts.bf.data();
+      a.xh_inv_scale = acts.d.data();
       return;
     }
     case ActForm::kQ8:
@@ -213,6 +229,14 @@ void GroupPairs(const float* x, int64_t n, int64_t cols, int64_t tb, float* out)
 }
 
 }  // namespace internal
+
+bool F16PrefillRounds(F16Prefill mode) {
+  switch (mode) {
+    case F16Prefill::kBf16: return internal::HasAvx512Bf16();
+    case F16Prefill::kFp16: return internal::HasAvx512Fp16();
+    default: return false;
+  }
+}
 
 bool MatMulSupports(WeightType type) { return ChoosePlan(type, false, 1, 0, {}).fn != nullptr; }
 
@@ -310,7 +334,7 @@ Status ProductsOfTokens(std::span<const ref::MatRef* const> ws, const float* x, 
   int64_t tb = plan.task_panels ? n_tokens : TokenBlock(plan.acts, cols);
   // Grouped activations: whole groups per block, so that only the last block has a shorter tile
   // (64 tokens were 4 x 14 + 8, and the 8-token tiles took 12 % of a 2048 x 2048 x 256 product).
-  if (plan.acts == ActForm::kF32Groups) {
+  if (plan.acts == ActForm::kF32Groups || plan.acts == ActForm::kF16Groups) {
     tb = std::max<int64_t>(internal::kPairGroupTokens,
                            tb / internal::kPairGroupTokens * internal::kPairGroupTokens);
   }

@@ -17,6 +17,10 @@ namespace tandem::kernels::cpu {
 enum class F16Prefill {
   kF32Fma,  // exact products (weights widened to f32)
   kBf16,    // weights and activations rounded to bf16, f32 accumulation (2x the FMA ceiling)
+  // Weights as they are, activations scaled per token and rounded to fp16, fp16 products summed in
+  // fp16 for 64 column pairs at a time, then in f32 (AVX-512 FP16; 2x the FMA ceiling). Without
+  // AVX-512 FP16, the exact products.
+  kFp16,
 };
 
 struct MatMulOptions {
@@ -53,6 +57,10 @@ int F16PrefillTileDefault();
 [[nodiscard]] Status MatMuls(std::span<const ref::MatRef* const> ws, const float* x,
                              int64_t n_tokens, std::span<float* const> ys, base::ThreadPool& pool,
                              const MatMulOptions& options = {});
+
+// Whether this CPU has the instructions `mode` rounds with (AVX-512 BF16 for kBf16, AVX-512 FP16
+// for kFp16): elsewhere F16 prefill keeps the exact products. False for kF32Fma.
+bool F16PrefillRounds(F16Prefill mode);
 
 // Whether MatMul supports `type`.
 bool MatMulSupports(WeightType type);

@@ -206,6 +206,127 @@ TEST(PackedWeights, F16KernelsMatchReference) {
   CheckPacked(WeightType::kF16, cases, 1e-2, 0, bf16);
 }
 
+// F16 through fp16 products (F16Prefill::kFp16, AVX-512 FP16 only): activations scaled per token
+// and rounded to fp16, fp16 products summed in fp16 per 64 column pairs. The shapes above, and
+// columns of several flushes (2048: 16 of them) with every token tail. Decode stays exact.
+TEST(PackedWeights, F16AsFp16MatchesReference) {
+  if (!PacksWeights(WeightType::kF16) || !internal::HasAvx512Fp16()) {
+    GTEST_SKIP() << "this CPU has no AVX-512 FP16";
+  }
+  MatMulOptions fp16;
+  fp16.f16_prefill = F16Prefill::kFp16;
+  CheckPacked(WeightType::kF16,
+              {{16, 2, 4},
+               {17, 3, 5},
+               {50, 64, 7},
+               {129, 96, 2},
+               {64, 511, 3},
+               {47, 608, 13},
+               {33, 2048, 300},
+               {40, 4096, 29}},
+              2e-3, 0, fp16);
+  CheckPacked(WeightType::kF16, {{96, 33, 1}, {130, 2048, 1}}, 1e-6, 0, fp16);
+  // It did round: not the exact kernel's bits. Measured here: 3.3e-4 of normalised error for one
+  // column pair, 1.2e-3 from 64 pairs on (bf16 products: 2.4-2.6e-3).
+  std::mt19937 rng(5);
+  Weights m = MakeWeights(WeightType::kF16, 48, 1024, rng);
+  const uint64_t n = PackedBytes(WeightType::kF16, 48, 1024);
+  auto buf = AlignedBuffer::Allocate(n);
+  ASSERT_TRUE(buf.ok());
+  ASSERT_TRUE(PackWeights(m.w, buf->data(), n).ok());
+  ref::MatRef packed = m.w;
+  packed.packed = buf->data();
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(30 * 1024), exact(30 * 48), got(30 * 48);
+  for (float& v : x) v = dist(rng);
+  base::ThreadPool pool(2);
+  ASSERT_TRUE(MatMul(packed, x.data(), 30, exact.data(), pool).ok());
+  ASSERT_TRUE(MatMul(packed, x.data(), 30, got.data(), pool, fp16).ok());
+  const double err = NormalisedError(got, exact);
+  EXPECT_GT(err, 1e-4);
+  EXPECT_LT(err, 2e-3);
+}
+
+// Where an fp16 partial sum overflows (weights near fp16's largest, 64 pairs of large products),
+// the tile is computed again with the exact kernel: finite results, equal to the reference.
+TEST(PackedWeights, F16AsFp16RedoesTilesThatOverflow) {
+  if (!PacksWeights(WeightType::kF16) || !internal::HasAvx512Fp16()) {
+    GTEST_SKIP() << "this CPU has no AVX-512 FP16";
+  }
+  const int64_t rows = 40, cols = 256, n_tokens = 20;
+  std::vector<uint16_t> h(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < cols; ++k) {
+      // Rows 16-31 (the second panel): every product the largest, the same sign.
+      const float v = r >= 16 && r < 32 ? 60000.0f : (k % 7 == 0 ? -0.5f : 0.25f);
+      h[r * cols + k] = F32ToFp16(v);
+    }
+  }
+  const ref::MatRef w{WeightType::kF16, reinterpret_cast<const uint8_t*>(h.data()), rows, cols};
+  const uint64_t n = PackedBytes(WeightType::kF16, rows, cols);
+  auto buf = AlignedBuffer::Allocate(n);
+  ASSERT_TRUE(buf.ok());
+  ASSERT_TRUE(PackWeights(w, buf->data(), n).ok());
+  ref::MatRef packed = w;
+  packed.packed = buf->data();
+  std::vector<float> x(n_tokens * cols);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t k = 0; k < cols; ++k) x[t * cols + k] = 1.0f + 0.001f * static_cast<float>(k + t);
+  }
+  std::vector<float> want(n_tokens * rows), got(n_tokens * rows, NAN);
+  ASSERT_TRUE(ref::MatMul(w, x.data(), n_tokens, want.data()).ok());
+  base::ThreadPool pool(2);
+  MatMulOptions fp16;
+  fp16.f16_prefill = F16Prefill::kFp16;
+  ASSERT_TRUE(MatMul(packed, x.data(), n_tokens, got.data(), pool, fp16).ok());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float g = got[t * rows + r], e = want[t * rows + r];
+      ASSERT_TRUE(std::isfinite(g)) << "token " << t << " row " << r;
+      // Rows 0-31 are one tile (2 panels), redone exactly; rows 32-39 took fp16 products.
+      EXPECT_NEAR(g, e, (r < 32 ? 1e-6 : 1e-2) * std::abs(e)) << "token " << t << " row " << r;
+    }
+  }
+}
+
+// The fp16 groups: GroupPairs' layout, each token scaled by a power of two that takes its largest
+// magnitude into [32, 64), rounded to fp16; zero tokens keep scale 1.
+TEST(PackedWeights, LayoutOfFp16PairGroups) {
+  if (!internal::HasAvx512Fp16()) GTEST_SKIP() << "this CPU has no AVX-512 FP16";
+  constexpr int64_t n = 33, cols = 37, tb = 20, cp = 38;  // blocks [0, 20) and [20, 33)
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(n * cols);
+  for (int64_t t = 0; t < n; ++t) {
+    const float magnitude = std::ldexp(1.0f, static_cast<int>(t) - 16);  // 2^-16 .. 2^16
+    for (int64_t k = 0; k < cols; ++k) x[t * cols + k] = t == 5 ? 0.0f : dist(rng) * magnitude;
+  }
+  std::vector<uint16_t> out(n * cp, 0xffff);
+  std::vector<float> inv(n, NAN);
+  internal::GroupPairsFp16(x.data(), n, cols, tb, out.data(), inv.data());
+  const struct { int64_t start, size; } groups[] = {{0, 14}, {14, 6}, {20, 13}};
+  for (const auto g : groups) {
+    for (int64_t t = 0; t < g.size; ++t) {
+      const int64_t token = g.start + t;
+      float amax = 0;
+      for (int64_t k = 0; k < cols; ++k) amax = std::max(amax, std::abs(x[token * cols + k]));
+      const float scale = 1.0f / inv[token];
+      if (amax == 0) {
+        EXPECT_EQ(scale, 1.0f);
+      } else {
+        EXPECT_GE(amax * scale, 32.0f) << token;
+        EXPECT_LT(amax * scale, 64.0f) << token;
+      }
+      for (int64_t j = 0; j < cp / 2; ++j) {
+        const uint16_t* pair = out.data() + g.start * cp + (j * g.size + t) * 2;
+        EXPECT_EQ(pair[0], F32ToFp16(x[token * cols + 2 * j] * scale)) << token << " " << j;
+        EXPECT_EQ(pair[1], 2 * j + 1 < cols ? F32ToFp16(x[token * cols + 2 * j + 1] * scale) : 0)
+            << token << " " << j;
+      }
+    }
+  }
+}
+
 // BF16 packs as F16 does. Decode widens the weights exactly (1e-6 of the reference); prefill takes
 // bf16 dot products on activations rounded to bf16 where the columns come in whole 32s.
 TEST(PackedWeights, BF16KernelsMatchReference) {

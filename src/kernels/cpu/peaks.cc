@@ -81,6 +81,7 @@ InstructionPeaks MeasureInstructionPeaks(base::ThreadPool& pool, int reps) {
   p.fma_f32 = rate(internal::FmaFlopsPerSecond);
   p.bf16_dot = rate(internal::Bf16DotFlopsPerSecond);
   p.int8_dot = rate(internal::Int8DotOpsPerSecond);
+  p.fp16_fma = rate(internal::Fp16FmaFlopsPerSecond);
   return p;
 }
 

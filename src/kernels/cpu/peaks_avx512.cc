@@ -1,5 +1,5 @@
-// Instruction throughput of the AVX-512 dot products the kernels are built on (vpdpbusd,
-// vdpbf16ps), for the peaks `tandem profile` prints. x86-64 only; 0 elsewhere.
+// Instruction throughput of the AVX-512 products the kernels are built on (vpdpbusd, vdpbf16ps,
+// vfmadd231ph), for the peaks `tandem profile` prints. x86-64 only; 0 elsewhere.
 #include "kernels/cpu/peaks_internal.h"
 
 #if defined(__x86_64__)
@@ -56,10 +56,30 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) double Bf16DotRa
   return static_cast<double>(iters) * kChains * 32 * 2 / s;  // 32 multiply-adds per instruction
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16"))) double Fp16FmaRate(int64_t iters) {
+  __m512h acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_setzero_ph();
+  __m512h a = _mm512_set1_ph(static_cast<_Float16>(0.5f));
+  const __m512h b = _mm512_set1_ph(static_cast<_Float16>(0.25f));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ph(a, b, acc[i]);
+    __asm__ volatile("" : "+v"(a));
+  }
+  const double s = Since(t0);
+  __m512h sum = acc[0];
+  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ph(sum, acc[i]);
+  volatile float sink = static_cast<float>(_mm512_reduce_add_ph(sum));  // inf after a while: fine
+  (void)sink;
+  return static_cast<double>(iters) * kChains * 32 * 2 / s;  // 32 multiply-adds per instruction
+}
+
 }  // namespace
 
 double Int8DotOpsPerSecond(int64_t iters) { return HasAvx512Vnni() ? Int8DotRate(iters) : 0; }
 double Bf16DotFlopsPerSecond(int64_t iters) { return HasAvx512Bf16() ? Bf16DotRate(iters) : 0; }
+double Fp16FmaFlopsPerSecond(int64_t iters) { return HasAvx512Fp16() ? Fp16FmaRate(iters) : 0; }
 
 }  // namespace tandem::kernels::cpu::internal
 
@@ -68,6 +88,7 @@ double Bf16DotFlopsPerSecond(int64_t iters) { return HasAvx512Bf16() ? Bf16DotRa
 namespace tandem::kernels::cpu::internal {
 double Int8DotOpsPerSecond(int64_t) { return 0; }
 double Bf16DotFlopsPerSecond(int64_t) { return 0; }
+double Fp16FmaFlopsPerSecond(int64_t) { return 0; }
 }  // namespace tandem::kernels::cpu::internal
 
 #endif
