@@ -1,5 +1,9 @@
 #include "kernels/cpu/matmul.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <span>
 #include <string>
@@ -202,9 +206,26 @@ bool IntelCpu() {
 #endif
 }
 
+// AMD family 0x1A (Zen 5) or later: CPUID leaf 1, base family 0xF plus the extended family.
+// (GCC 12's __builtin_cpu_is knows no Zen 5.)
+bool AmdZen5OrLater() {
+#if defined(__x86_64__)
+  static const bool zen5 = [] {
+    if (!__builtin_cpu_is("amd")) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+    const unsigned base = (eax >> 8) & 0xF, ext = (eax >> 20) & 0xFF;
+    return (base == 0xF ? base + ext : base) >= 0x1A;
+  }();
+  return zen5;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
-int DecodePrefetchDefault() { return IntelCpu() ? 4096 : 0; }
+int DecodePrefetchDefault() { return IntelCpu() || AmdZen5OrLater() ? 4096 : 0; }
 
 int F16PrefillTileDefault() { return IntelCpu() ? internal::kPairGroupTokens : 6; }
 

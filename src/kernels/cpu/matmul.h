@@ -35,9 +35,10 @@ struct MatMulOptions {
   int f16_prefill_tile = 0;
 };
 
-// The packed decode kernels' prefetch distance on this CPU: 4096 bytes on Intel, whose cores need
-// it to keep enough lines in flight, 0 elsewhere (on AMD Zen 4 the hardware prefetchers alone
-// followed the panels better). docs/performance.md, "Decode prefetch, per vendor".
+// The packed decode kernels' prefetch distance on this CPU: 4096 bytes on Intel and on AMD Zen 5,
+// whose cores need it to keep enough lines in flight, 0 elsewhere (on AMD Zen 4 the hardware
+// prefetchers alone followed the panels better). docs/performance.md, "Decode prefetch, per
+// vendor".
 int DecodePrefetchDefault();
 
 // The packed F16/BF16 f32-FMA prefill tile on this CPU: 14 tokens on Intel, whose cores widen fp16
