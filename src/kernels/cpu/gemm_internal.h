@@ -31,6 +31,13 @@ struct KActs {
 };
 
 // One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
+// How a packed decode kernel prefetches its stream (MatMulOptions::decode_prefetch and
+// decode_prefetch_level): `bytes` ahead of its loads (0: not at all), into L1 or L2.
+struct DecodePrefetch {
+  int64_t bytes = 0;
+  bool into_l1 = false;
+};
+
 struct GemmArgs {
   WeightType type = WeightType::kF32;
   const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
@@ -48,7 +55,7 @@ struct GemmArgs {
   int64_t ldy = 0;     // = rows of w
   int64_t r0 = 0, r1 = 0;
   int64_t t0 = 0, t1 = 0;
-  int64_t prefetch = 0;  // packed decode: bytes ahead to prefetch into L2 (0: none; MatMulOptions)
+  DecodePrefetch prefetch = {};  // packed decode: how far ahead to prefetch, and into which cache
   // Packed F16/BF16 f32 prefill: x in token groups (GroupPairs) for the 1 panel x 14 tokens tile
   // (MatMulOptions::f16_prefill_tile), or null for 2 panels x 6 tokens.
   const float* xg = nullptr;

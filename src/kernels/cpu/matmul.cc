@@ -33,7 +33,7 @@ struct Plan {
   bool packed = false;       // the kernel reads w.packed; tasks count panels
   bool task_panels = false;  // the kernel packs 32-row panels per task, for all its tokens
   int sum_elems = 0;         // kQ8K: activation sums per 16 or 32 elements
-  int64_t prefetch = 0;      // GemmArgs::prefetch
+  internal::DecodePrefetch prefetch = {};  // GemmArgs::prefetch
 };
 
 Plan ChoosePlan(WeightType type, bool has_packed, int64_t n_tokens, int64_t cols,
@@ -225,7 +225,12 @@ bool AmdZen5OrLater() {
 
 }  // namespace
 
-int DecodePrefetchDefault() { return IntelCpu() || AmdZen5OrLater() ? 4096 : 0; }
+int DecodePrefetchDefault() {
+  if (AmdZen5OrLater()) return 8192;
+  return IntelCpu() ? 4096 : 0;
+}
+
+int DecodePrefetchLevelDefault() { return AmdZen5OrLater() ? 1 : 2; }
 
 int F16PrefillTileDefault() { return IntelCpu() ? internal::kPairGroupTokens : 6; }
 
@@ -288,8 +293,14 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
                          std::string(WeightTypeName(w.type)));
   }
   RETURN_IF_ERROR(CheckShape(w, n_tokens));
-  plan.prefetch =
+  plan.prefetch.bytes =
       std::max(0, options.decode_prefetch < 0 ? DecodePrefetchDefault() : options.decode_prefetch);
+  const int level = options.decode_prefetch_level == 0 ? DecodePrefetchLevelDefault()
+                                                       : options.decode_prefetch_level;
+  if (level != 1 && level != 2) {
+    return InvalidArgument("MatMul: decode prefetch into L" + std::to_string(level) + " (1 or 2)");
+  }
+  plan.prefetch.into_l1 = level == 1;
   const int f16_tile =
       options.f16_prefill_tile == 0 ? F16PrefillTileDefault() : options.f16_prefill_tile;
   if (f16_tile != 6 && f16_tile != internal::kPairGroupTokens) {

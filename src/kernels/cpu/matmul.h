@@ -29,17 +29,21 @@ struct MatMulOptions {
   // How far ahead of its loads, in bytes, a packed decode kernel asks for its panels' lines into
   // L2: 0 not at all, -1 this CPU's default (DecodePrefetchDefault). Results do not depend on it.
   int decode_prefetch = -1;
+  // Into which cache that prefetch asks for the lines: 1 (L1, prefetcht0), 2 (L2, prefetcht1), or
+  // 0 for this CPU's default (DecodePrefetchLevelDefault).
+  int decode_prefetch_level = 0;
   // The packed F16/BF16 f32-FMA prefill tile, in tokens: 6 (2 panels x 6 tokens), 14 (1 panel x 14
   // tokens), or 0 for this CPU's default (F16PrefillTileDefault). Both are exact; a one-token tail
   // may sum its column pairs in another order (float rounding).
   int f16_prefill_tile = 0;
 };
 
-// The packed decode kernels' prefetch distance on this CPU: 4096 bytes on Intel and on AMD Zen 5,
-// whose cores need it to keep enough lines in flight, 0 elsewhere (on AMD Zen 4 the hardware
-// prefetchers alone followed the panels better). docs/performance.md, "Decode prefetch, per
-// vendor".
+// The packed decode kernels' prefetch on this CPU: 4096 bytes ahead into L2 on Intel, 8192 into L1
+// on AMD Zen 5, whose cores need it to keep enough lines in flight; none elsewhere (on AMD Zen 4
+// the hardware prefetchers alone followed the panels better). docs/performance.md, "Decode
+// prefetch, per vendor".
 int DecodePrefetchDefault();
+int DecodePrefetchLevelDefault();  // 1: L1, 2: L2
 
 // The packed F16/BF16 f32-FMA prefill tile on this CPU: 14 tokens on Intel, whose cores widen fp16
 // on the FMA ports (so fewer widenings per FMA pay), 6 elsewhere (measured best on AMD Zen 4).

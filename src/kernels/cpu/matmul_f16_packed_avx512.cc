@@ -72,7 +72,7 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
 template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const float* x, int64_t ldx, float* y, int64_t ldy,
-                                   int last_rows, int64_t prefetch) {
+                                   int last_rows, DecodePrefetch prefetch) {
   // Decode: two sets of accumulators, for even and odd pairs, halve the chains of dependent FMAs.
   constexpr int kSets = P == 1 && T == 1 ? 2 : 1;
   __m512 acc[kSets][P][2][T];

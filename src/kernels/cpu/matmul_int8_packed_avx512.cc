@@ -27,7 +27,7 @@ constexpr int kBlockBytes = QuantBytesPerBlock(F == Format::kQ8   ? WeightType::
 template <Format F, int P, int T>
 TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const int8_t* xq, const float* xd, const int32_t* xc, float* y,
-                                   int64_t ldy, int last_rows, int64_t prefetch) {
+                                   int64_t ldy, int last_rows, DecodePrefetch prefetch) {
   const int64_t nb = cols / 32;
   __m512 sum[P][T];
   FillTile<P, T>(sum, _mm512_setzero_ps());

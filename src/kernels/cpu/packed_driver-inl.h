@@ -88,19 +88,25 @@ TANDEM_TARGET_VNNI inline const uint8_t* CopyLines(const uint8_t* src, uint8_t* 
   return copy;
 }
 
-// Asks for the kBytes of lines at p + distance into L2 (prefetcht1), one prefetch per line: a
-// decode kernel calls it beside its loads, so that its stream runs `distance` bytes ahead of them
-// (GemmArgs::prefetch; nothing when it is 0). On Intel the hardware prefetchers alone left the
-// cores short of lines in flight: kernels_bench DecodeLayers (the 1B shape's products, one token,
-// 2 threads) read 0.60 of the read ceiling for Q4_0, 0.80 for Q8_0, 0.67 for F16 and 0.72 for Q4_K
-// without, 0.81, 0.90, 0.88 and 0.82-0.86 with 4 KiB (8 KiB about the same, 1-2 KiB less, into
-// L1 less).
-// The addresses may lie past the matrix's end (a prefetch never faults): they are computed as
-// integers, not as pointers into the matrix.
+// Asks for the kBytes of lines at p + pf.bytes into L2 (prefetcht1) or L1 (prefetcht0), one
+// prefetch per line: a decode kernel calls it beside its loads, so that its stream runs pf.bytes
+// ahead of them (GemmArgs::prefetch; nothing when it is 0). On Intel the hardware prefetchers alone
+// left the cores short of lines in flight: kernels_bench DecodeLayers (the 1B shape's products, one
+// token, 2 threads) read 0.60 of the read ceiling for Q4_0, 0.80 for Q8_0, 0.67 for F16 and 0.72
+// for Q4_K without, 0.81, 0.90, 0.88 and 0.82-0.86 with 4 KiB (8 KiB about the same, 1-2 KiB less,
+// into L1 less). The addresses may lie past the matrix's end (a prefetch never faults): they are
+// computed as integers, not as pointers into the matrix.
 template <int kBytes>
-inline void PrefetchAhead(const uint8_t* p, int64_t distance) {
-  if (distance == 0) return;
-  const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(distance);
+inline void PrefetchAhead(const uint8_t* p, DecodePrefetch pf) {
+  if (pf.bytes == 0) return;
+  const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(pf.bytes);
+  if (pf.into_l1) {
+#pragma GCC unroll 16
+    for (int l = 0; l < kBytes; l += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T0);
+    }
+    return;
+  }
 #pragma GCC unroll 16
   for (int l = 0; l < kBytes; l += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T1);

@@ -353,9 +353,10 @@ TEST(PackedWeights, BF16KernelsMatchReference) {
             StatusCode::kInvalidArgument);
 }
 
-// The decode prefetch (MatMulOptions::decode_prefetch; on by default on Intel only) asks for
-// lines ahead and changes no result: the same bits without it, near it and far ahead (past the
-// matrix's end), for every packed type, a partial last panel and several super-blocks.
+// The decode prefetch (MatMulOptions::decode_prefetch; on by default on Intel and AMD Zen 5) asks
+// for lines ahead and changes no result: the same bits without it, near it and far ahead (past the
+// matrix's end), into L1 and L2, for every packed type, a partial last panel and several
+// super-blocks.
 TEST(PackedWeights, DecodePrefetchChangesNoResult) {
   base::ThreadPool pool(2);
   std::mt19937 rng(7);
@@ -382,13 +383,21 @@ TEST(PackedWeights, DecodePrefetchChangesNoResult) {
       const std::string label = std::string(WeightTypeName(type)) + " " + std::to_string(rows) +
                                 "x" + std::to_string(cols);
       EXPECT_LT(NormalisedError(want, want_ref), 1.5e-2) << label;
-      for (int distance : {64, 4096, 1 << 20, -1}) {
-        options.decode_prefetch = distance;
-        std::vector<float> got(rows, NAN);
-        ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
-        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
-            << label << " prefetch " << distance;
+      for (int level : {1, 2, 0}) {
+        for (int distance : {64, 4096, 1 << 20, -1}) {
+          options.decode_prefetch = distance;
+          options.decode_prefetch_level = level;
+          std::vector<float> got(rows, NAN);
+          ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
+          EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
+              << label << " prefetch " << distance << " into L" << level;
+        }
       }
+      options.decode_prefetch_level = 3;
+      std::vector<float> got(rows);
+      EXPECT_EQ(MatMul(packed, x.data(), 1, got.data(), pool, options).code(),
+                StatusCode::kInvalidArgument)
+          << label;
     }
   }
 }
