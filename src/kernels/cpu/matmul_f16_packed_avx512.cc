@@ -5,8 +5,8 @@
 // bytes are rows 0-7 and the high 32 bytes rows 8-15, each row's two elements in adjacent lanes;
 // each token's (x[2j], x[2j + 1]), broadcast as one 64-bit value, multiplies both. A tile is P
 // panels times T tokens; at its end adjacent lanes are added, giving the 16 rows' sums in row
-// order. Decode (P = T = 1) reads one panel after the other, front to back: one stream per core,
-// as the int8 layouts (packed_driver-inl.h). Prefill tiles 2 panels by 6 tokens, or 1 panel by 14
+// order. Decode (P = T = 1) reads one panel after the other, each as two streams, its two halves
+// side by side (PairTile). Prefill tiles 2 panels by 6 tokens, or 1 panel by 14
 // (on activations grouped per 14 tokens, GemmArgs::xg): per column pair the second widens 2 weight
 // vectors for 28 FMAs, the first 4 for 24. Intel runs vcvtph2ps on the FMA ports; there 1 x 14 took
 // the 2048 x 2048 x 256 product from 243 to 270 GFLOP/s and F16 pp512 from 114-117 to 124-126
@@ -73,7 +73,8 @@ template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const float* x, int64_t ldx, float* y, int64_t ldy,
                                    int last_rows, DecodePrefetch prefetch) {
-  // Decode: two sets of accumulators, for even and odd pairs, halve the chains of dependent FMAs.
+  // Decode: two sets of accumulators (two halves of the pairs, below) halve the chains of
+  // dependent FMAs.
   constexpr int kSets = P == 1 && T == 1 ? 2 : 1;
   __m512 acc[kSets][P][2][T];
 #pragma GCC unroll 16
@@ -86,12 +87,21 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
   }
   const int64_t pairs = cols / 2;
   int64_t j = 0;
-  for (; j + kSets <= pairs; j += kSets) {
-    // Decode: the stream `prefetch` bytes ahead of the two lines read here (PrefetchAhead).
-    if constexpr (kSets == 2) PrefetchAhead<128>(panel + j * 64, prefetch);
-#pragma GCC unroll 2
-    for (int s = 0; s < kSets; ++s)
-      PairStep<kBf16, P, T, kGrouped>(acc[s], panel, stride, j + s, x, ldx, true);
+  if constexpr (kSets == 2) {
+    // Decode: set 0 takes the first half of the pairs and set 1 the second, side by side: two
+    // streams per core, each `prefetch` bytes ahead of its line (PrefetchAhead). On AMD Zen 5 one
+    // stream per core fell short of the core's share of the bandwidth; two gave the whole F16
+    // model's decode 3-10 % more tokens/s than even and odd pairs, in 6 of 6 alternating runs
+    // (tandem bench -p 16 -n 48 -r 2; 18.0-19.0 against 18.7-20.7 tokens/s). Four streams
+    // (quarters) lost 2-6 % against two in 4 of 4.
+    const int64_t half = pairs / 2;
+    for (; j < half; ++j) {
+      PrefetchAhead<64>(panel + j * 64, prefetch);
+      PrefetchAhead<64>(panel + (j + half) * 64, prefetch);
+      PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, j, x, ldx, true);
+      PairStep<kBf16, P, T, kGrouped>(acc[1], panel, stride, j + half, x, ldx, true);
+    }
+    j = 2 * half;
   }
   for (; j < pairs; ++j) PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, j, x, ldx, true);
   if (cols % 2 != 0) PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, pairs, x, ldx, false);
