@@ -232,6 +232,7 @@ int RunSingleBench(const BenchArgs& a) {
                         {"kernels", kernels::cpu::KernelTargets()},
                         {"decode_prefetch_bytes", kernels::cpu::DecodePrefetchDefault()},
                         {"decode_prefetch_level", kernels::cpu::DecodePrefetchLevelDefault()},
+                        {"decode_page_burst", kernels::cpu::DecodePageBurstDefault()},
                         {"f16_prefill_tile_tokens", kernels::cpu::F16PrefillTileDefault()},
                         {"f16_prefill", f16_prefill},
                         {"prefill_tokens_per_s", StatsJson(p)},
@@ -266,9 +267,11 @@ int RunSingleBench(const BenchArgs& a) {
   }
   // The per-vendor choices (docs/performance.md): which paths these numbers ran.
   std::printf(
-      "kernels %s, %d threads; decode prefetch %d bytes into L%d, F16 prefill tile %d tokens\n",
+      "kernels %s, %d threads; decode prefetch %d bytes into L%d%s, F16 prefill tile %d tokens\n",
       kernels::cpu::KernelTargets().c_str(), a.threads, kernels::cpu::DecodePrefetchDefault(),
-      kernels::cpu::DecodePrefetchLevelDefault(), kernels::cpu::F16PrefillTileDefault());
+      kernels::cpu::DecodePrefetchLevelDefault(),
+      kernels::cpu::DecodePageBurstDefault() ? " and page bursts" : "",
+      kernels::cpu::F16PrefillTileDefault());
   std::printf("pp%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GFLOP/s", a.prompt, p.median,
               p.min, p.max, pp_flops / 1e9);
   if (a.ceilings) {

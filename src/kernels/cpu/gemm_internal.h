@@ -31,11 +31,14 @@ struct KActs {
 };
 
 // One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
-// How a packed decode kernel prefetches its stream (MatMulOptions::decode_prefetch and
-// decode_prefetch_level): `bytes` ahead of its loads (0: not at all), into L1 or L2.
+// How a packed decode kernel prefetches its stream (MatMulOptions::decode_prefetch,
+// decode_prefetch_level and decode_page_burst): `bytes` ahead of its loads (0: not at all), into
+// L1 or L2; and whether it loads the first 256 bytes of each 4 KiB page of a stream at once, on
+// reaching the page (BurstAtPageStart).
 struct DecodePrefetch {
   int64_t bytes = 0;
   bool into_l1 = false;
+  bool page_burst = false;
 };
 
 struct GemmArgs {

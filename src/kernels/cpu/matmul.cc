@@ -232,6 +232,8 @@ int DecodePrefetchDefault() {
 
 int DecodePrefetchLevelDefault() { return AmdZen5OrLater() ? 1 : 2; }
 
+bool DecodePageBurstDefault() { return AmdZen5OrLater(); }
+
 int F16PrefillTileDefault() { return IntelCpu() ? internal::kPairGroupTokens : 6; }
 
 namespace internal {
@@ -301,6 +303,8 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
     return InvalidArgument("MatMul: decode prefetch into L" + std::to_string(level) + " (1 or 2)");
   }
   plan.prefetch.into_l1 = level == 1;
+  plan.prefetch.page_burst =
+      options.decode_page_burst < 0 ? DecodePageBurstDefault() : options.decode_page_burst != 0;
   const int f16_tile =
       options.f16_prefill_tile == 0 ? F16PrefillTileDefault() : options.f16_prefill_tile;
   if (f16_tile != 6 && f16_tile != internal::kPairGroupTokens) {

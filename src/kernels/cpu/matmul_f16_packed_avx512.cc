@@ -94,8 +94,11 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
     // model's decode 3-10 % more tokens/s than even and odd pairs, in 6 of 6 alternating runs
     // (tandem bench -p 16 -n 48 -r 2; 18.0-19.0 against 18.7-20.7 tokens/s). Four streams
     // (quarters) lost 2-6 % against two in 4 of 4.
+    // Each stream also loads the first 256 bytes of each page at once (BurstAtPageStart).
     const int64_t half = pairs / 2;
     for (; j < half; ++j) {
+      BurstAtPageStart<256>(panel + j * 64, prefetch);
+      BurstAtPageStart<256>(panel + (j + half) * 64, prefetch);
       PrefetchAhead<64>(panel + j * 64, prefetch);
       PrefetchAhead<64>(panel + (j + half) * 64, prefetch);
       PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, j, x, ldx, true);

@@ -113,6 +113,23 @@ inline void PrefetchAhead(const uint8_t* p, DecodePrefetch pf) {
   }
 }
 
+// When p is the start of a 4 KiB page and pf.page_burst is set, loads the page's first kBytes at
+// once (each line into a register the optimiser must keep); otherwise nothing. A decode kernel
+// calls it for each line of a stream before that line's own loads. On AMD Zen 5 four demand misses
+// at a page's start, rather than one line at a time at the pace of the arithmetic, took one large
+// F16 matrix's decode from 50-57 to 59-61 GB/s (docs/performance.md, "F16 decode: a burst at
+// each page"). The hardware prefetchers do not cross a 4 KiB page; the burst seems to set them
+// going in each new page sooner.
+template <int kBytes>
+TANDEM_TARGET_AVX512 inline void BurstAtPageStart(const uint8_t* p, DecodePrefetch pf) {
+  if (!pf.page_burst || (reinterpret_cast<uintptr_t>(p) & 4095) != 0) return;
+#pragma GCC unroll 16
+  for (int l = 0; l < kBytes; l += 64) {
+    const __m512i v = _mm512_load_si512(p + l);
+    asm volatile("" : : "v"(v));
+  }
+}
+
 // Sets every element of a tile's P x T accumulators.
 template <int P, int T, class V>
 TANDEM_TARGET_VNNI inline void FillTile(V (&v)[P][T], V value) {

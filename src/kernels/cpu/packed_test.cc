@@ -355,8 +355,8 @@ TEST(PackedWeights, BF16KernelsMatchReference) {
 
 // The decode prefetch (MatMulOptions::decode_prefetch; on by default on Intel and AMD Zen 5) asks
 // for lines ahead and changes no result: the same bits without it, near it and far ahead (past the
-// matrix's end), into L1 and L2, for every packed type, a partial last panel and several
-// super-blocks.
+// matrix's end), into L1 and L2, with and without page bursts, for every packed type, a partial
+// last panel and several super-blocks.
 TEST(PackedWeights, DecodePrefetchChangesNoResult) {
   base::ThreadPool pool(2);
   std::mt19937 rng(7);
@@ -365,7 +365,7 @@ TEST(PackedWeights, DecodePrefetchChangesNoResult) {
        {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ5_0, WeightType::kQ4_K,
         WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16, WeightType::kBF16}) {
     if (!PacksWeights(type)) continue;
-    for (const auto [rows, cols] : {std::pair<int64_t, int64_t>{130, 2048}, {17, 512}}) {
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{130, 2048}, {17, 512}}) {
       Weights m = MakeWeights(type, rows, cols, rng);
       const uint64_t n = PackedBytes(type, rows, cols);
       auto buf = AlignedBuffer::Allocate(n);
@@ -383,16 +383,21 @@ TEST(PackedWeights, DecodePrefetchChangesNoResult) {
       const std::string label = std::string(WeightTypeName(type)) + " " + std::to_string(rows) +
                                 "x" + std::to_string(cols);
       EXPECT_LT(NormalisedError(want, want_ref), 1.5e-2) << label;
-      for (int level : {1, 2, 0}) {
-        for (int distance : {64, 4096, 1 << 20, -1}) {
-          options.decode_prefetch = distance;
-          options.decode_prefetch_level = level;
-          std::vector<float> got(rows, NAN);
-          ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
-          EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
-              << label << " prefetch " << distance << " into L" << level;
+      for (int burst : {0, 1, -1}) {
+        for (int level : {1, 2, 0}) {
+          for (int distance : {64, 4096, 1 << 20, -1}) {
+            options.decode_prefetch = distance;
+            options.decode_prefetch_level = level;
+            options.decode_page_burst = burst;
+            std::vector<float> got(rows, NAN);
+            ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
+            EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
+                << label << " prefetch " << distance << " into L" << level << ", page burst "
+                << burst;
+          }
         }
       }
+      options.decode_page_burst = -1;
       options.decode_prefetch_level = 3;
       std::vector<float> got(rows);
       EXPECT_EQ(MatMul(packed, x.data(), 1, got.data(), pool, options).code(),
