@@ -32,9 +32,9 @@ struct MatMulOptions {
   // Into which cache that prefetch asks for the lines: 1 (L1, prefetcht0), 2 (L2, prefetcht1), or
   // 0 for this CPU's default (DecodePrefetchLevelDefault).
   int decode_prefetch_level = 0;
-  // Whether the packed F16/BF16 decode kernel loads the first 256 bytes of each 4 KiB page of its
-  // streams at once, on reaching the page: 1 yes, 0 no, -1 this CPU's default
-  // (DecodePageBurstDefault). Results do not depend on it.
+  // Whether the packed decode kernels (F16, BF16, Q8_0, Q4_0, Q5_0) load the first 256 bytes of
+  // each 4 KiB page of their streams at once, on reaching the page: 1 yes, 0 no, -1 this CPU's
+  // default (DecodePageBurstDefault). Results do not depend on it.
   int decode_page_burst = -1;
   // The packed F16/BF16 f32-FMA prefill tile, in tokens: 6 (2 panels x 6 tokens), 14 (1 panel x 14
   // tokens), or 0 for this CPU's default (F16PrefillTileDefault). Both are exact; a one-token tail
@@ -48,8 +48,8 @@ struct MatMulOptions {
 // prefetch, per vendor".
 int DecodePrefetchDefault();
 int DecodePrefetchLevelDefault();  // 1: L1, 2: L2
-// Whether F16/BF16 decode loads each page's first 256 bytes at once: on AMD Zen 5 (measured there;
-// docs/performance.md, "F16 decode: a burst at each page").
+// Whether packed decode loads each page's first 256 bytes at once: on AMD Zen 5 (measured there;
+// docs/performance.md, "Decode: a burst at each page").
 bool DecodePageBurstDefault();
 
 // The packed F16/BF16 f32-FMA prefill tile on this CPU: 14 tokens on Intel, whose cores widen fp16

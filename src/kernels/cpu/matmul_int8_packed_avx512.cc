@@ -69,6 +69,10 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     if constexpr (kDecode) {  // the stream `prefetch` bytes ahead (PrefetchAhead)
       if (b % kChunkBlocks == 0) PrefetchAhead<kChunkScaleBytes>(scales, prefetch);
       PrefetchAhead<kBlockBytes<F>>(wb, prefetch);
+      // Each page's first 256 bytes at once, where a page starts (BurstAtPageStart).
+      if (b % kChunkBlocks == 0) BurstAtPageStart<256>(scales, prefetch);
+#pragma GCC unroll 8
+      for (int l = 0; l < kBlockBytes<F>; l += 64) BurstAtPageStart<256>(wb + l, prefetch);
     }
     if constexpr (kCopyScales) {
       if (b % kChunkBlocks == 0) {  // a short last chunk has all 256 scale bytes too
