@@ -30,7 +30,6 @@ struct KActs {
   const int16_t* s = nullptr;  // [n_tokens, cols / sum_elems]
 };
 
-// One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
 // How a packed decode kernel prefetches its stream (MatMulOptions::decode_prefetch,
 // decode_prefetch_level and decode_page_burst): `bytes` ahead of its loads (0: not at all), into
 // L1 or L2; and whether it loads the first 256 bytes of each 4 KiB page of a stream at once, on
@@ -41,6 +40,7 @@ struct DecodePrefetch {
   bool page_burst = false;
 };
 
+// One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.
 struct GemmArgs {
   WeightType type = WeightType::kF32;
   const uint8_t* w = nullptr;  // the whole weight matrix, row r at w + r * row_bytes
