@@ -127,7 +127,7 @@ void BM_DecodeLayers(benchmark::State& state) {
     return v.empty() ? 0.0 : v[v.size() / 2];
   };
   state.SetLabel(std::string(WeightTypeName(type)) + ", decode prefetch " +
-                 std::to_string(cpu::DecodePrefetchDefault()) + " into L" +
+                 std::to_string(cpu::DecodePrefetchDefault(type)) + " into L" +
                  std::to_string(cpu::DecodePrefetchLevelDefault()));
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);

@@ -155,8 +155,10 @@ TEST(Cli, BenchJsonRatesAgainstTheCeilings) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["prompt_tokens"], 16);
   EXPECT_EQ(j["gen_tokens"], 8);
-  // This CPU's per-vendor choices, as MatMul resolves them.
-  EXPECT_EQ(j["decode_prefetch_bytes"], kernels::cpu::DecodePrefetchDefault());
+  // This CPU's per-vendor choices, as MatMul resolves them (stories260K's weights are F32).
+  EXPECT_EQ(j["ceilings"]["gemm_type"], "F32");
+  EXPECT_EQ(j["decode_prefetch_bytes"],
+            kernels::cpu::DecodePrefetchDefault(kernels::WeightType::kF32));
   EXPECT_EQ(j["f16_prefill_tile_tokens"], kernels::cpu::F16PrefillTileDefault());
   EXPECT_GT(j["prefill_tokens_per_s"]["median"].get<double>(), 0) << r.out;
   EXPECT_GT(j["decode_tokens_per_s"]["median"].get<double>(), 0) << r.out;

@@ -223,6 +223,7 @@ int RunSingleBench(const BenchArgs& a) {
                       : fp16 ? peaks.fp16_fma
                              : peaks.fma_f32;
   const char* peak_name = int8 ? "int8 dot" : bf16 ? "bf16 dot" : fp16 ? "fp16 FMA" : "f32 FMA";
+  const int prefetch_bytes = kernels::cpu::DecodePrefetchDefault(cost.main_type);
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
                         {"prompt_tokens", a.prompt},
@@ -230,7 +231,7 @@ int RunSingleBench(const BenchArgs& a) {
                         {"reps", a.reps},
                         {"threads", a.threads},
                         {"kernels", kernels::cpu::KernelTargets()},
-                        {"decode_prefetch_bytes", kernels::cpu::DecodePrefetchDefault()},
+                        {"decode_prefetch_bytes", prefetch_bytes},
                         {"decode_prefetch_level", kernels::cpu::DecodePrefetchLevelDefault()},
                         {"decode_page_burst", kernels::cpu::DecodePageBurstDefault()},
                         {"f16_prefill_tile_tokens", kernels::cpu::F16PrefillTileDefault()},
@@ -268,7 +269,7 @@ int RunSingleBench(const BenchArgs& a) {
   // The per-vendor choices (docs/performance.md): which paths these numbers ran.
   std::printf(
       "kernels %s, %d threads; decode prefetch %d bytes into L%d%s, F16 prefill tile %d tokens\n",
-      kernels::cpu::KernelTargets().c_str(), a.threads, kernels::cpu::DecodePrefetchDefault(),
+      kernels::cpu::KernelTargets().c_str(), a.threads, prefetch_bytes,
       kernels::cpu::DecodePrefetchLevelDefault(),
       kernels::cpu::DecodePageBurstDefault() ? " and page bursts" : "",
       kernels::cpu::F16PrefillTileDefault());

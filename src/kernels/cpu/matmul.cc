@@ -225,8 +225,10 @@ bool AmdZen5OrLater() {
 
 }  // namespace
 
-int DecodePrefetchDefault() {
-  if (AmdZen5OrLater()) return 8192;
+int DecodePrefetchDefault(WeightType type) {
+  if (AmdZen5OrLater()) {
+    return type == WeightType::kF16 || type == WeightType::kBF16 ? 3072 : 8192;
+  }
   return IntelCpu() ? 4096 : 0;
 }
 
@@ -295,8 +297,8 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
                          std::string(WeightTypeName(w.type)));
   }
   RETURN_IF_ERROR(CheckShape(w, n_tokens));
-  plan.prefetch.bytes =
-      std::max(0, options.decode_prefetch < 0 ? DecodePrefetchDefault() : options.decode_prefetch);
+  plan.prefetch.bytes = std::max(
+      0, options.decode_prefetch < 0 ? DecodePrefetchDefault(w.type) : options.decode_prefetch);
   const int level = options.decode_prefetch_level == 0 ? DecodePrefetchLevelDefault()
                                                        : options.decode_prefetch_level;
   if (level != 1 && level != 2) {

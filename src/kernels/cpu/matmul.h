@@ -26,8 +26,9 @@ enum class F16Prefill {
 struct MatMulOptions {
   F16Prefill f16_prefill = F16Prefill::kF32Fma;
   bool allow_intrinsics = true;  // false: the portable Highway kernels only (tests compare both)
-  // How far ahead of its loads, in bytes, a packed decode kernel asks for its panels' lines into
-  // L2: 0 not at all, -1 this CPU's default (DecodePrefetchDefault). Results do not depend on it.
+  // How far ahead of its loads, in bytes, a packed decode kernel asks for its panels' lines: 0 not
+  // at all, -1 this CPU's default for the weight type (DecodePrefetchDefault). Results do not
+  // depend on it.
   int decode_prefetch = -1;
   // Into which cache that prefetch asks for the lines: 1 (L1, prefetcht0), 2 (L2, prefetcht1), or
   // 0 for this CPU's default (DecodePrefetchLevelDefault).
@@ -42,11 +43,13 @@ struct MatMulOptions {
   int f16_prefill_tile = 0;
 };
 
-// The packed decode kernels' prefetch on this CPU: 4096 bytes ahead into L2 on Intel, 8192 into L1
-// on AMD Zen 5, whose cores need it to keep enough lines in flight; none elsewhere (on AMD Zen 4
-// the hardware prefetchers alone followed the panels better). docs/performance.md, "Decode
-// prefetch, per vendor".
-int DecodePrefetchDefault();
+// The packed decode kernels' prefetch on this CPU, for weights of `type`, in bytes ahead of each
+// stream's loads: 4096 into L2 on Intel; into L1 on AMD Zen 5, whose cores need it to keep enough
+// lines in flight, 8192 ahead of the one stream of the quantized types and 3072 ahead of each of
+// F16/BF16's two; none elsewhere (on AMD Zen 4 the hardware prefetchers alone followed the panels
+// better). docs/performance.md, "Decode prefetch, per vendor" and "F16 decode: the second stream's
+// prefetch".
+int DecodePrefetchDefault(WeightType type);
 int DecodePrefetchLevelDefault();  // 1: L1, 2: L2
 // Whether packed decode loads each page's first 256 bytes at once: on AMD Zen 5 (measured there;
 // docs/performance.md, "Decode: a burst at each page").

@@ -69,12 +69,32 @@ TANDEM_TARGET_AVX512 inline void PairStep(__m512 (&acc)[P][2][T], const uint8_t*
   }
 }
 
+// One step of decode's S streams: pair j of each of a panel's S parts (each `len` pairs), into
+// accumulator set s. Each stream runs prefetch.bytes ahead (PrefetchAhead); `redirect` (0 or
+// `stride`) moves the prefetches of all streams but the last to the next panel (PairTile).
+template <bool kBf16, int S>
+TANDEM_TARGET_AVX512 inline void StreamsStep(__m512 (&acc)[S][1][2][1], const uint8_t* panel,
+                                             uint64_t stride, int64_t j, int64_t len,
+                                             uint64_t redirect, const float* x,
+                                             DecodePrefetch prefetch) {
+#pragma GCC unroll 8
+  for (int s = 0; s < S; ++s) BurstAtPageStart<256>(panel + (s * len + j) * 64, prefetch);
+#pragma GCC unroll 8
+  for (int s = 0; s < S; ++s) {
+    PrefetchAhead<64>(
+        reinterpret_cast<uintptr_t>(panel + (s * len + j) * 64) + (s + 1 < S ? redirect : 0),
+        prefetch);
+  }
+#pragma GCC unroll 8
+  for (int s = 0; s < S; ++s) PairStep<kBf16, 1, 1>(acc[s], panel, stride, s * len + j, x, 0, true);
+}
+
 template <bool kBf16, int P, int T, bool kGrouped = false>
 TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const float* x, int64_t ldx, float* y, int64_t ldy,
                                    int last_rows, DecodePrefetch prefetch) {
-  // Decode: two sets of accumulators (two halves of the pairs, below) halve the chains of
-  // dependent FMAs.
+  // Decode: one set of accumulators per stream (below), which also halves the chains of dependent
+  // FMAs.
   constexpr int kSets = P == 1 && T == 1 ? 2 : 1;
   __m512 acc[kSets][P][2][T];
 #pragma GCC unroll 16
@@ -87,24 +107,26 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
   }
   const int64_t pairs = cols / 2;
   int64_t j = 0;
-  if constexpr (kSets == 2) {
+  if constexpr (kSets > 1) {
     // Decode: set 0 takes the first half of the pairs and set 1 the second, side by side: two
     // streams per core, each `prefetch` bytes ahead of its line (PrefetchAhead). On AMD Zen 5 one
     // stream per core fell short of the core's share of the bandwidth; two gave the whole F16
     // model's decode 3-10 % more tokens/s than even and odd pairs, in 6 of 6 alternating runs
     // (tandem bench -p 16 -n 48 -r 2; 18.0-19.0 against 18.7-20.7 tokens/s). Four streams
-    // (quarters) lost 2-6 % against two in 4 of 4.
+    // (quarters) lost 2-6 % against two in 4 of 4, and 10-14 % in 3 of 3 with the redirect below.
+    // In its last `prefetch` bytes the first stream's prefetches would land in the second
+    // stream's half, whose lines are already on their way; they go to the second half of the next
+    // panel instead (`stride` bytes on: a task's panels lie back to back), which the second
+    // stream reaches next. Without it the first `prefetch` bytes of each second half were never
+    // asked for ahead: at 8 KiB, an eighth of a 2048-column matrix. The redirect took the F16
+    // model's decode from 20.2-22.7 to 21.6-25.1 tokens/s (6 of 6 alternating runs), and let a
+    // shorter distance win (DecodePrefetchDefault).
     // Each stream also loads the first 256 bytes of each page at once (BurstAtPageStart).
-    const int64_t half = pairs / 2;
-    for (; j < half; ++j) {
-      BurstAtPageStart<256>(panel + j * 64, prefetch);
-      BurstAtPageStart<256>(panel + (j + half) * 64, prefetch);
-      PrefetchAhead<64>(panel + j * 64, prefetch);
-      PrefetchAhead<64>(panel + (j + half) * 64, prefetch);
-      PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, j, x, ldx, true);
-      PairStep<kBf16, P, T, kGrouped>(acc[1], panel, stride, j + half, x, ldx, true);
-    }
-    j = 2 * half;
+    const int64_t len = pairs / kSets;
+    const int64_t turn = std::max<int64_t>(0, len - prefetch.bytes / 64);
+    for (; j < turn; ++j) StreamsStep<kBf16, kSets>(acc, panel, stride, j, len, 0, x, prefetch);
+    for (; j < len; ++j) StreamsStep<kBf16, kSets>(acc, panel, stride, j, len, stride, x, prefetch);
+    j = kSets * len;
   }
   for (; j < pairs; ++j) PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, j, x, ldx, true);
   if (cols % 2 != 0) PairStep<kBf16, P, T, kGrouped>(acc[0], panel, stride, pairs, x, ldx, false);
@@ -117,9 +139,10 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       __m512 lo = acc[0][p][0][t], hi = acc[0][p][1][t];
-      if constexpr (kSets == 2) {
-        lo = _mm512_add_ps(lo, acc[1][p][0][t]);
-        hi = _mm512_add_ps(hi, acc[1][p][1][t]);
+#pragma GCC unroll 8
+      for (int s = 1; s < kSets; ++s) {
+        lo = _mm512_add_ps(lo, acc[s][p][0][t]);
+        hi = _mm512_add_ps(hi, acc[s][p][1][t]);
       }
       const __m512 sum =
           _mm512_add_ps(_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi));

@@ -97,9 +97,9 @@ TANDEM_TARGET_VNNI inline const uint8_t* CopyLines(const uint8_t* src, uint8_t* 
 // into L1 less). The addresses may lie past the matrix's end (a prefetch never faults): they are
 // computed as integers, not as pointers into the matrix.
 template <int kBytes>
-inline void PrefetchAhead(const uint8_t* p, DecodePrefetch pf) {
+inline void PrefetchAhead(uintptr_t p, DecodePrefetch pf) {
   if (pf.bytes == 0) return;
-  const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(pf.bytes);
+  const uintptr_t ahead = p + static_cast<uintptr_t>(pf.bytes);
   if (pf.into_l1) {
 #pragma GCC unroll 16
     for (int l = 0; l < kBytes; l += 64) {
@@ -111,6 +111,11 @@ inline void PrefetchAhead(const uint8_t* p, DecodePrefetch pf) {
   for (int l = 0; l < kBytes; l += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(ahead + l), _MM_HINT_T1);
   }
+}
+
+template <int kBytes>
+inline void PrefetchAhead(const uint8_t* p, DecodePrefetch pf) {
+  PrefetchAhead<kBytes>(reinterpret_cast<uintptr_t>(p), pf);
 }
 
 // When p is the start of a 4 KiB page and pf.page_burst is set, loads the page's first kBytes at
