@@ -224,6 +224,7 @@ int RunSingleBench(const BenchArgs& a) {
                              : peaks.fma_f32;
   const char* peak_name = int8 ? "int8 dot" : bf16 ? "bf16 dot" : fp16 ? "fp16 FMA" : "f32 FMA";
   const int prefetch_bytes = kernels::cpu::DecodePrefetchDefault(cost.main_type);
+  const int streams = kernels::cpu::DecodeStreamsDefault(cost.main_type);
   if (a.json) {
     nlohmann::json j = {{"model", a.model},
                         {"prompt_tokens", a.prompt},
@@ -234,6 +235,7 @@ int RunSingleBench(const BenchArgs& a) {
                         {"decode_prefetch_bytes", prefetch_bytes},
                         {"decode_prefetch_level", kernels::cpu::DecodePrefetchLevelDefault()},
                         {"decode_page_burst", kernels::cpu::DecodePageBurstDefault()},
+                        {"decode_streams_per_thread", streams},
                         {"f16_prefill_tile_tokens", kernels::cpu::F16PrefillTileDefault()},
                         {"f16_prefill", f16_prefill},
                         {"prefill_tokens_per_s", StatsJson(p)},
@@ -268,9 +270,10 @@ int RunSingleBench(const BenchArgs& a) {
   }
   // The per-vendor choices (docs/performance.md): which paths these numbers ran.
   std::printf(
-      "kernels %s, %d threads; decode prefetch %d bytes into L%d%s, F16 prefill tile %d tokens\n",
-      kernels::cpu::KernelTargets().c_str(), a.threads, prefetch_bytes,
-      kernels::cpu::DecodePrefetchLevelDefault(),
+      "kernels %s, %d threads; decode in %d stream%s per thread, prefetch %d bytes ahead into "
+      "L%d%s; F16 prefill tile %d tokens\n",
+      kernels::cpu::KernelTargets().c_str(), a.threads, streams, streams > 1 ? "s" : "",
+      prefetch_bytes, kernels::cpu::DecodePrefetchLevelDefault(),
       kernels::cpu::DecodePageBurstDefault() ? " and page bursts" : "",
       kernels::cpu::F16PrefillTileDefault());
   std::printf("pp%-5d %10.2f tokens/s (min %.2f, max %.2f)  %7.1f GFLOP/s", a.prompt, p.median,

@@ -38,6 +38,7 @@ struct DecodePrefetch {
   int64_t bytes = 0;
   bool into_l1 = false;
   bool page_burst = false;
+  bool halves = false;  // Q8_0/Q4_0/Q5_0: the task's two halves of panels side by side
 };
 
 // One task of a matrix product: rows [r0, r1) of w times tokens [t0, t1) of x.

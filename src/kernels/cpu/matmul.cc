@@ -227,7 +227,9 @@ bool AmdZen5OrLater() {
 
 int DecodePrefetchDefault(WeightType type) {
   if (AmdZen5OrLater()) {
-    return type == WeightType::kF16 || type == WeightType::kBF16 ? 3072 : 8192;
+    const bool two_streams =
+        type == WeightType::kF16 || type == WeightType::kBF16 || DecodeStreamsDefault(type) == 2;
+    return two_streams ? 3072 : 8192;
   }
   return IntelCpu() ? 4096 : 0;
 }
@@ -235,6 +237,11 @@ int DecodePrefetchDefault(WeightType type) {
 int DecodePrefetchLevelDefault() { return AmdZen5OrLater() ? 1 : 2; }
 
 bool DecodePageBurstDefault() { return AmdZen5OrLater(); }
+
+int DecodeStreamsDefault(WeightType type) {
+  if (type == WeightType::kF16 || type == WeightType::kBF16) return 2;  // always (the kernel's)
+  return type == WeightType::kQ4_0 && AmdZen5OrLater() ? 2 : 1;
+}
 
 int F16PrefillTileDefault() { return IntelCpu() ? internal::kPairGroupTokens : 6; }
 
@@ -307,6 +314,12 @@ StatusOr<Plan> PlanFor(const ref::MatRef& w, int64_t n_tokens, const MatMulOptio
   plan.prefetch.into_l1 = level == 1;
   plan.prefetch.page_burst =
       options.decode_page_burst < 0 ? DecodePageBurstDefault() : options.decode_page_burst != 0;
+  const int streams =
+      options.decode_streams == 0 ? DecodeStreamsDefault(w.type) : options.decode_streams;
+  if (streams != 1 && streams != 2) {
+    return InvalidArgument("MatMul: " + std::to_string(streams) + " decode streams (1 or 2)");
+  }
+  plan.prefetch.halves = streams == 2;
   const int f16_tile =
       options.f16_prefill_tile == 0 ? F16PrefillTileDefault() : options.f16_prefill_tile;
   if (f16_tile != 6 && f16_tile != internal::kPairGroupTokens) {

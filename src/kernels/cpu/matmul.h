@@ -37,6 +37,11 @@ struct MatMulOptions {
   // each 4 KiB page of their streams at once, on reaching the page: 1 yes, 0 no, -1 this CPU's
   // default (DecodePageBurstDefault). Results do not depend on it.
   int decode_page_burst = -1;
+  // How many streams per thread the packed Q8_0/Q4_0/Q5_0 decode kernels read: 1 (one panel after
+  // the other), 2 (the task's two halves of panels side by side), or 0 for this CPU's default for
+  // the weight type (DecodeStreamsDefault). F16/BF16 decode always reads 2 (each panel's halves).
+  // Results do not depend on it.
+  int decode_streams = 0;
   // The packed F16/BF16 f32-FMA prefill tile, in tokens: 6 (2 panels x 6 tokens), 14 (1 panel x 14
   // tokens), or 0 for this CPU's default (F16PrefillTileDefault). Both are exact; a one-token tail
   // may sum its column pairs in another order (float rounding).
@@ -54,6 +59,9 @@ int DecodePrefetchLevelDefault();  // 1: L1, 2: L2
 // Whether packed decode loads each page's first 256 bytes at once: on AMD Zen 5 (measured there;
 // docs/performance.md, "Decode: a burst at each page").
 bool DecodePageBurstDefault();
+// Streams per thread of packed decode (MatMulOptions::decode_streams): 2 for F16/BF16 everywhere,
+// and for Q4_0 on AMD Zen 5 (docs/performance.md, "Q4_0 decode in two streams"); 1 otherwise.
+int DecodeStreamsDefault(WeightType type);
 
 // The packed F16/BF16 f32-FMA prefill tile on this CPU: 14 tokens on Intel, whose cores widen fp16
 // on the FMA ports (so fewer widenings per FMA pay), 6 elsewhere (measured best on AMD Zen 4).

@@ -9,6 +9,8 @@
 #include "kernels/cpu/gemm_internal.h"
 
 #if defined(__x86_64__)
+#include <algorithm>
+
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_driver-inl.h"
 #include "kernels/cpu/x86_targets.h"
@@ -24,10 +26,13 @@ constexpr int kBlockBytes = QuantBytesPerBlock(F == Format::kQ8   ? WeightType::
                                                : F == Format::kQ4 ? WeightType::kQ4_0
                                                                   : WeightType::kQ5_0);
 
-template <Format F, int P, int T>
+// kHalves (decode in two streams, P = 2, T = 1): the two panels lie `stride` bytes apart and their
+// rows y_step floats apart in y, each read as a decode panel is.
+template <Format F, int P, int T, bool kHalves = false>
 TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_t cols,
                                    const int8_t* xq, const float* xd, const int32_t* xc, float* y,
-                                   int64_t ldy, int last_rows, DecodePrefetch prefetch) {
+                                   int64_t ldy, int last_rows, DecodePrefetch prefetch,
+                                   int64_t y_step = kPanelRows) {
   const int64_t nb = cols / 32;
   __m512 sum[P][T];
   FillTile<P, T>(sum, _mm512_setzero_ps());
@@ -38,7 +43,7 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
   // kernels_bench DecodeVsStream), old and new kernels in the same rounds, Q4_0 rose by 0.01-0.04
   // of the stream in all 10 runs with quiet spells; embedded broadcasts made Q8_0 slower in all 7
   // (by 0.02-0.08), so it keeps vpbroadcastd.
-  constexpr bool kDecode = T == 1 && P == 1;
+  constexpr bool kDecode = T == 1 && (P == 1 || kHalves);
   constexpr bool kHighInPlace = kDecode && F == Format::kQ4;
   // Q4_0 prefill takes the activations as embedded broadcasts too, each loaded once per panel
   // instead of broadcast once into a register for all of them. Whole model, pp512 (alternating
@@ -51,7 +56,7 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
   // prefetcht0, left the cores waiting longer: kernels_bench DecodeLayers, one thread, 0.84-0.98
   // of the read ceiling against 0.77-0.88 for Q8_0, 0.83-0.92 against 0.81-0.86 for Q4_0.)
   constexpr bool kCopyScales = kDecode;
-  alignas(64) uint8_t chunk_scales[kCopyScales ? kChunkScaleBytes : 64];
+  alignas(64) uint8_t chunk_scales[kCopyScales ? P : 1][kCopyScales ? kChunkScaleBytes : 64];
   for (int64_t b = 0; b < nb; ++b) {
     __m512i acc[P][T], acc2[P][T];
 #pragma GCC unroll 16
@@ -66,22 +71,36 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     const int8_t* xb = xq + b * 32;
     const uint8_t* wb = panel + BlockQuantsOffset(b, kBlockBytes<F>);
     const uint8_t* scales = panel + BlockScalesOffset(b, kBlockBytes<F>);
+    const uint8_t* sc[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) sc[p] = scales + p * stride;
     if constexpr (kDecode) {  // the stream `prefetch` bytes ahead (PrefetchAhead)
-      if (b % kChunkBlocks == 0) PrefetchAhead<kChunkScaleBytes>(scales, prefetch);
-      PrefetchAhead<kBlockBytes<F>>(wb, prefetch);
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        if (b % kChunkBlocks == 0) PrefetchAhead<kChunkScaleBytes>(sc[p], prefetch);
+        PrefetchAhead<kBlockBytes<F>>(wb + p * stride, prefetch);
+      }
       // Each page's first 256 bytes at once, where a page starts (BurstAtPageStart).
-      if (b % kChunkBlocks == 0) BurstAtPageStart<256>(scales, prefetch);
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        if (b % kChunkBlocks == 0) BurstAtPageStart<256>(sc[p], prefetch);
 #pragma GCC unroll 8
-      for (int l = 0; l < kBlockBytes<F>; l += 64) BurstAtPageStart<256>(wb + l, prefetch);
-    }
-    if constexpr (kCopyScales) {
-      if (b % kChunkBlocks == 0) {  // a short last chunk has all 256 scale bytes too
-#pragma GCC unroll 4
-        for (int l = 0; l < kChunkScaleBytes; l += 64) {
-          _mm512_store_si512(chunk_scales + l, _mm512_load_si512(scales + l));
+        for (int l = 0; l < kBlockBytes<F>; l += 64) {
+          BurstAtPageStart<256>(wb + p * stride + l, prefetch);
         }
       }
-      scales = chunk_scales + (b % kChunkBlocks) * kPanelRows * 2;
+    }
+    if constexpr (kCopyScales) {
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) {
+        if (b % kChunkBlocks == 0) {  // a short last chunk has all 256 scale bytes too
+#pragma GCC unroll 4
+          for (int l = 0; l < kChunkScaleBytes; l += 64) {
+            _mm512_store_si512(chunk_scales[p] + l, _mm512_load_si512(sc[p] + l));
+          }
+        }
+        sc[p] = chunk_scales[p] + (b % kChunkBlocks) * kPanelRows * 2;
+      }
     }
     if constexpr (F == Format::kQ8) {
 #pragma GCC unroll 16
@@ -135,8 +154,11 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
           }
         }
         if constexpr (kDecode && F == Format::kQ4) {
-          acc[0][0] = DpbusdBroadcast(acc[0][0], lo[0], xb + 4 * g);
-          acc2[0][0] = DpbusdBroadcast(acc2[0][0], hi[0], xb + 16 + 4 * g);
+#pragma GCC unroll 2
+          for (int p = 0; p < P; ++p) {
+            acc[p][0] = DpbusdBroadcast(acc[p][0], lo[p], xb + 4 * g);
+            acc2[p][0] = DpbusdBroadcast(acc2[p][0], hi[p], xb + 16 + 4 * g);
+          }
           continue;
         }
 #pragma GCC unroll 16
@@ -166,14 +188,16 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
     __m512 dw[P];
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
-      dw[p] =
-          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + p * stride)));
+      dw[p] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc[p])));
     }
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       if constexpr (kDecode) {
-        acc[0][0] = _mm512_add_epi32(acc[0][0],
-                                     kHighInPlace ? _mm512_srai_epi32(acc2[0][0], 4) : acc2[0][0]);
+#pragma GCC unroll 2
+        for (int p = 0; p < P; ++p) {
+          acc[p][0] = _mm512_add_epi32(
+              acc[p][0], kHighInPlace ? _mm512_srai_epi32(acc2[p][0], 4) : acc2[p][0]);
+        }
       }
       const __m512 dx = _mm512_set1_ps(xd[t * nb + b]);
 #pragma GCC unroll 16
@@ -183,7 +207,7 @@ TANDEM_TARGET_VNNI void PackedTile(const uint8_t* panel, uint64_t stride, int64_
       }
     }
   }
-  StorePanelSums<P, T>(sum, y, ldy, last_rows);
+  StorePanelSums<P, T>(sum, y, ldy, last_rows, y_step);
 }
 
 // The driver's tile interface (packed_driver-inl.h).
@@ -200,15 +224,44 @@ struct Tile {
   };
 };
 
+// Decode in two streams (DecodePrefetch::halves): the task's first half of panels and its second,
+// side by side, as pairs of panels half the task apart in one tile; a lone middle panel last.
+// Each half is one stream front to back, which the prefetches follow across its panels.
+template <Format F>
+TANDEM_TARGET_VNNI void DecodeHalves(const GemmArgs& a) {
+  const int64_t n = a.r1 - a.r0, h = (n + 1) / 2, nb = a.cols / 32;
+  for (int64_t i = 0; i < n - h; ++i) {
+    const int64_t pa = a.r0 + i, pb = a.r0 + h + i;
+    const int last_rows = static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - pb * kPanelRows));
+    PackedTile<F, 2, 1, true>(a.packed + pa * a.panel_stride, h * a.panel_stride, a.cols,
+                              a.xs.q + a.t0 * a.cols, a.xs.d + a.t0 * nb, a.xs.c + a.t0 * nb,
+                              a.y + a.t0 * a.ldy + pa * kPanelRows, a.ldy, last_rows, a.prefetch,
+                              h * kPanelRows);
+  }
+  if (n % 2 != 0) {
+    const int64_t p = a.r0 + h - 1;
+    const int last_rows = static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - p * kPanelRows));
+    PackedTile<F, 1, 1>(a.packed + p * a.panel_stride, a.panel_stride, a.cols,
+                        a.xs.q + a.t0 * a.cols, a.xs.d + a.t0 * nb, a.xs.c + a.t0 * nb,
+                        a.y + a.t0 * a.ldy + p * kPanelRows, a.ldy, last_rows, a.prefetch);
+  }
+}
+
+template <Format F>
+TANDEM_TARGET_VNNI void GemmInt8Packed(const GemmArgs& a) {
+  if (a.t1 - a.t0 == 1 && a.prefetch.halves) return DecodeHalves<F>(a);
+  GemmPackedPanels<Tile<F>::template Of, 6>(a);
+}
+
 }  // namespace
 
-// Prefill: 2 panels x 6 tokens. Decode reads one panel after the other, front to back, without
-// prefetching ahead: one stream per core, which the hardware prefetchers keep ahead of better than
-// several panels at once with prefetch instructions (their requests compete with the loads'). It
-// loads each chunk's scale lines first, into a copy that the chunk's blocks read.
-void GemmQ8_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ8>::Of, 6>(a); }
-void GemmQ4_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ4>::Of, 6>(a); }
-void GemmQ5_0Packed(const GemmArgs& a) { GemmPackedPanels<Tile<Format::kQ5>::Of, 6>(a); }
+// Prefill: 2 panels x 6 tokens. Decode reads one panel after the other, front to back: one stream
+// per core (or two, DecodeHalves), which the hardware prefetchers keep ahead of better than several
+// panels at once. It loads each chunk's scale lines first, into a copy that the chunk's blocks
+// read.
+void GemmQ8_0Packed(const GemmArgs& a) { GemmInt8Packed<Format::kQ8>(a); }
+void GemmQ4_0Packed(const GemmArgs& a) { GemmInt8Packed<Format::kQ4>(a); }
+void GemmQ5_0Packed(const GemmArgs& a) { GemmInt8Packed<Format::kQ5>(a); }
 
 }  // namespace tandem::kernels::cpu::internal
 

@@ -149,12 +149,12 @@ TANDEM_TARGET_VNNI inline void FillTile(V (&v)[P][T], V value) {
 // Stores a tile's P x T float sums (16 rows each) into y (ldy apart per token).
 template <int P, int T>
 TANDEM_TARGET_VNNI inline void StorePanelSums(const __m512 (&sum)[P][T], float* y, int64_t ldy,
-                                              int last_rows) {
+                                              int last_rows, int64_t y_step = kPanelRows) {
 #pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
     const __mmask16 m = PanelRowMask(p, P, last_rows);
 #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + p * kPanelRows, m, sum[p][t]);
+    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + p * y_step, m, sum[p][t]);
   }
 }
 

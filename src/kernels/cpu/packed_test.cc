@@ -383,20 +383,29 @@ TEST(PackedWeights, DecodePrefetchChangesNoResult) {
       const std::string label = std::string(WeightTypeName(type)) + " " + std::to_string(rows) +
                                 "x" + std::to_string(cols);
       EXPECT_LT(NormalisedError(want, want_ref), 1.5e-2) << label;
-      for (int burst : {0, 1, -1}) {
-        for (int level : {1, 2, 0}) {
-          for (int distance : {64, 4096, 1 << 20, -1}) {
-            options.decode_prefetch = distance;
-            options.decode_prefetch_level = level;
-            options.decode_page_burst = burst;
-            std::vector<float> got(rows, NAN);
-            ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
-            EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
-                << label << " prefetch " << distance << " into L" << level << ", page burst "
-                << burst;
+      for (int streams : {1, 2, 0}) {
+        for (int burst : {0, 1, -1}) {
+          for (int level : {1, 2, 0}) {
+            for (int distance : {64, 4096, 1 << 20, -1}) {
+              options.decode_prefetch = distance;
+              options.decode_prefetch_level = level;
+              options.decode_page_burst = burst;
+              options.decode_streams = streams;
+              std::vector<float> got(rows, NAN);
+              ASSERT_TRUE(MatMul(packed, x.data(), 1, got.data(), pool, options).ok());
+              EXPECT_EQ(0, std::memcmp(got.data(), want.data(), rows * sizeof(float)))
+                  << label << " prefetch " << distance << " into L" << level << ", page burst "
+                  << burst << ", streams " << streams;
+            }
           }
         }
       }
+      options.decode_streams = 3;
+      std::vector<float> bad(rows);
+      EXPECT_EQ(MatMul(packed, x.data(), 1, bad.data(), pool, options).code(),
+                StatusCode::kInvalidArgument)
+          << label;
+      options.decode_streams = 0;
       options.decode_page_burst = -1;
       options.decode_prefetch_level = 3;
       std::vector<float> got(rows);
