@@ -227,9 +227,7 @@ bool AmdZen5OrLater() {
 
 int DecodePrefetchDefault(WeightType type) {
   if (AmdZen5OrLater()) {
-    const bool two_streams =
-        type == WeightType::kF16 || type == WeightType::kBF16 || DecodeStreamsDefault(type) == 2;
-    return two_streams ? 3072 : 8192;
+    return DecodeStreamsDefault(type) == 2 ? 3072 : 8192;  // bytes ahead of each stream
   }
   return IntelCpu() ? 4096 : 0;
 }
@@ -239,8 +237,7 @@ int DecodePrefetchLevelDefault() { return AmdZen5OrLater() ? 1 : 2; }
 bool DecodePageBurstDefault() { return AmdZen5OrLater(); }
 
 int DecodeStreamsDefault(WeightType type) {
-  if (type == WeightType::kF16 || type == WeightType::kBF16) return 2;  // always (the kernel's)
-  return type == WeightType::kQ4_0 && AmdZen5OrLater() ? 2 : 1;
+  return type == WeightType::kF16 || type == WeightType::kBF16 ? 2 : 1;  // F16/BF16: the kernel's
 }
 
 int F16PrefillTileDefault() { return IntelCpu() ? internal::kPairGroupTokens : 6; }

@@ -59,8 +59,10 @@ int DecodePrefetchLevelDefault();  // 1: L1, 2: L2
 // Whether packed decode loads each page's first 256 bytes at once: on AMD Zen 5 (measured there;
 // docs/performance.md, "Decode: a burst at each page").
 bool DecodePageBurstDefault();
-// Streams per thread of packed decode (MatMulOptions::decode_streams): 2 for F16/BF16 everywhere,
-// and for Q4_0 on AMD Zen 5 (docs/performance.md, "Q4_0 decode in two streams"); 1 otherwise.
+// Streams per thread of packed decode (MatMulOptions::decode_streams): 2 for F16/BF16 (each
+// panel's halves), 1 for the quantized types, on every CPU so far: two streams of Q4_0 panels won
+// 4 of 4 alternating runs on AMD Zen 5 and then lost 5 of 5 (docs/performance.md, "Q8_0/Q4_0/Q5_0
+// decode in two streams: not kept").
 int DecodeStreamsDefault(WeightType type);
 
 // The packed F16/BF16 f32-FMA prefill tile on this CPU: 14 tokens on Intel, whose cores widen fp16
