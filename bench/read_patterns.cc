@@ -172,14 +172,22 @@ BENCHMARK(BM_StreamPerThread)
     ->Unit(benchmark::kMillisecond);
 
 // Decode kernels against the plain stream, pass by pass: each round runs one 2-thread pass of
-// Stream<2> over 512 MiB and one decode token through each weight set (one matrix of about
-// 512 MiB per type; the 1B shape's 16 layers; the same with q|k|v and gate|up stacked), in a
-// rotating order, and rates each set against that round's stream. Passes take 10-50 ms, so a
-// set and its stream share one spell of this machine's bandwidth, which swings between about 33
-// and 69 GB/s within seconds; rounds whose stream read at least 0.8 of the fastest stream seen
-// count as quiet. Counters: "<set> quiet" and "<set> busy", the median ratios; "quiet rounds".
-// arg: rounds. (docs/performance.md, "Decode against a plain stream, pass by pass".)
-void BM_DecodeVsStream(benchmark::State& state) {
+// Stream<2> over 512 MiB and one decode token through each weight set, in a rotating order, and
+// rates each set against that round's stream. Passes take 10-50 ms, so a set and its stream share
+// one spell of this machine's bandwidth, which swings between about 33 and 69 GB/s within seconds;
+// rounds whose stream read at least 0.8 of the fastest stream seen count as quiet. Counters:
+// "<set> quiet" and "<set> busy", the median ratios; "quiet rounds". Each set has its own copy of
+// its matrices, and copies with the same settings spread by 5-10 % (BM_DecodeSettings/2), so
+// closer differences do not rank. (docs/performance.md, "Decode against a plain stream, pass by
+// pass".)
+struct DecodeSet {
+  std::string name;
+  WeightType type;
+  std::vector<bench::Shape> shapes;
+  cpu::MatMulOptions options = {};
+};
+
+void RateAgainstStream(benchmark::State& state, const std::vector<DecodeSet>& sets, int rounds) {
   if (!__builtin_cpu_supports("avx512vnni")) {
     state.SkipWithError("needs AVX-512 VNNI");
     return;
@@ -196,45 +204,17 @@ void BM_DecodeVsStream(benchmark::State& state) {
   pool.ParallelForShares(kThreads,
                          [&](int64_t t, int) { std::memset(buffer->data() + t * part, 1, part); });
   struct Pass {
-    std::string name;
+    const DecodeSet* set;
     bench::Matrices matrices;  // in one arena, as a loaded model has them
   };
-  using bench::Shape;
-  // Per type: one matrix of about 512 MiB, 2048 columns; for six types also the 112 matrices of
-  // the Llama-3.2-1B shape's 16 layers (q, k, v, o, gate, up, down), one call each.
-  // "stacked": q|k|v and gate|up as one matrix each (64 calls instead of 112), as Forward runs
-  // decode where the packed copies lie back to back.
-  std::vector<Shape> layers, stacked;
-  for (int l = 0; l < 16; ++l) {
-    for (Shape s : {Shape{3072, 2048}, Shape{2048, 2048}, Shape{16384, 2048}, Shape{2048, 8192}}) {
-      stacked.push_back(s);
-    }
-    layers.insert(layers.end(), std::begin(bench::kLlama1BLayer), std::end(bench::kLlama1BLayer));
-  }
-  struct Spec {
-    WeightType type;
-    std::string name;
-    std::vector<Shape> shapes;
-  };
-  std::vector<Spec> specs;
-  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
-                          WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16}) {
-    const int64_t rows = static_cast<int64_t>(kStreamBytes / RowBytes(type, 2048)) / 16 * 16;
-    specs.push_back({type, std::string(WeightTypeName(type)), {Shape{rows, 2048}}});
-  }
-  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
-                          WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16}) {
-    specs.push_back({type, std::string(WeightTypeName(type)) + " layers", layers});
-  }
-  specs.push_back({WeightType::kQ4_0, "Q4_0 stacked", stacked});
   std::vector<Pass> work;
-  for (const Spec& spec : specs) {
-    auto matrices = bench::MakeMatrices(spec.type, spec.shapes);
+  for (const DecodeSet& set : sets) {
+    auto matrices = bench::MakeMatrices(set.type, set.shapes);
     if (!matrices.ok()) {
       state.SkipWithError(matrices.status().ToString().c_str());
       return;
     }
-    work.push_back({spec.name, std::move(*matrices)});
+    work.push_back({&set, std::move(*matrices)});
   }
   int64_t max_rows = 8192;
   for (const Pass& p : work) {
@@ -245,7 +225,7 @@ void BM_DecodeVsStream(benchmark::State& state) {
   std::vector<std::vector<double>> rates(passes);
   std::vector<int64_t> sums(kThreads);
   for (auto _ : state) {
-    for (int64_t r = 0; r < state.range(0); ++r) {
+    for (int64_t r = 0; r < rounds; ++r) {
       for (int k = 0; k < passes; ++k) {
         const int pass = static_cast<int>((r + k) % passes);
         const auto t0 = std::chrono::steady_clock::now();
@@ -257,7 +237,7 @@ void BM_DecodeVsStream(benchmark::State& state) {
         } else {
           const Pass& p = work[pass - 1];
           for (const ref::MatRef& m : p.matrices.mats) {
-            if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, {}).ok()) {
+            if (!cpu::MatMul(m, x.data(), 1, y.data(), pool, p.set->options).ok()) {
               state.SkipWithError("MatMul");
             }
           }
@@ -283,14 +263,89 @@ void BM_DecodeVsStream(benchmark::State& state) {
     for (size_t r = 0; r < rates[0].size(); ++r) {
       (rates[0][r] >= 0.8 * fastest ? quiet : busy).push_back(rates[pass][r] / rates[0][r]);
     }
-    const std::string& name = work[pass - 1].name;
+    const std::string& name = work[pass - 1].set->name;
     state.counters[name + " quiet"] = median(quiet);
     state.counters[name + " busy"] = median(busy);
   }
   state.counters["quiet rounds"] = quiet_rounds;
   state.counters["stream GB/s"] = fastest * 1e-9;
 }
+
+// The 1B shape's 16 layers (q, k, v, o, gate, up, down), one call each, and the same with q|k|v
+// and gate|up stacked (64 calls instead of 112), as Forward runs decode where the packed copies
+// lie back to back.
+std::vector<bench::Shape> Llama1BLayers(bool stacked) {
+  std::vector<bench::Shape> shapes;
+  for (int l = 0; l < 16; ++l) {
+    if (stacked) {
+      for (bench::Shape s : {bench::Shape{3072, 2048}, bench::Shape{2048, 2048},
+                             bench::Shape{16384, 2048}, bench::Shape{2048, 8192}}) {
+        shapes.push_back(s);
+      }
+    } else {
+      shapes.insert(shapes.end(), std::begin(bench::kLlama1BLayer), std::end(bench::kLlama1BLayer));
+    }
+  }
+  return shapes;
+}
+
+// Per type one matrix of about 512 MiB (2048 columns) and the 1B shape's layers; Q4_0 also
+// stacked. arg: rounds.
+void BM_DecodeVsStream(benchmark::State& state) {
+  constexpr uint64_t kMatrixBytes = uint64_t{512} << 20;
+  const std::vector<bench::Shape> layers = Llama1BLayers(false);
+  std::vector<DecodeSet> sets;
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
+                          WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16}) {
+    const int64_t rows = static_cast<int64_t>(kMatrixBytes / RowBytes(type, 2048)) / 16 * 16;
+    sets.push_back({std::string(WeightTypeName(type)), type, {bench::Shape{rows, 2048}}});
+  }
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_K,
+                          WeightType::kQ5_K, WeightType::kQ6_K, WeightType::kF16}) {
+    sets.push_back({std::string(WeightTypeName(type)) + " layers", type, layers});
+  }
+  sets.push_back({"Q4_0 stacked", WeightType::kQ4_0, Llama1BLayers(true)});
+  RateAgainstStream(state, sets, static_cast<int>(state.range(0)));
+}
 BENCHMARK(BM_DecodeVsStream)->Arg(150)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Decode settings (MatMulOptions) against each other, pass by pass as BM_DecodeVsStream, 150
+// rounds; a set's name gives its streams per thread and its prefetch distance in bytes. arg:
+//   0  F16 layers, 2048 to 8192 bytes ahead of each of its two streams
+//   1  Q4_0 (stacked layers) and Q8_0 (layers), one stream or two
+//   2  the method's spread: three copies each of two Q4_0 settings
+// (docs/performance.md, "F16 decode: the second stream's prefetch" and "Q8_0/Q4_0/Q5_0 decode in
+// two streams: not kept".)
+void BM_DecodeSettings(benchmark::State& state) {
+  auto set = [](WeightType type, const std::string& what, std::vector<bench::Shape> shapes,
+                int streams, int prefetch, const std::string& suffix = "") {
+    DecodeSet s{std::string(WeightTypeName(type)) + " " + what + " " + std::to_string(streams) +
+                    "x" + std::to_string(prefetch) + suffix,
+                type, std::move(shapes)};
+    s.options.decode_streams = streams;
+    s.options.decode_prefetch = prefetch;
+    return s;
+  };
+  const std::vector<bench::Shape> layers = Llama1BLayers(false), stacked = Llama1BLayers(true);
+  std::vector<DecodeSet> sets;
+  if (state.range(0) == 0) {
+    for (int pf : {2048, 3072, 4096, 8192})
+      sets.push_back(set(WeightType::kF16, "layers", layers, 2, pf));
+  } else if (state.range(0) == 1) {
+    sets.push_back(set(WeightType::kQ4_0, "stacked", stacked, 1, 8192));
+    sets.push_back(set(WeightType::kQ4_0, "stacked", stacked, 2, 3072));
+    sets.push_back(set(WeightType::kQ8_0, "layers", layers, 1, 8192));
+    sets.push_back(set(WeightType::kQ8_0, "layers", layers, 1, 4096));
+    sets.push_back(set(WeightType::kQ8_0, "layers", layers, 2, 3072));
+  } else {
+    for (const char* copy : {" a", " b", " c"}) {
+      sets.push_back(set(WeightType::kQ4_0, "stacked", stacked, 1, 8192, copy));
+      sets.push_back(set(WeightType::kQ4_0, "stacked", stacked, 2, 3072, copy));
+    }
+  }
+  RateAgainstStream(state, sets, 150);
+}
+BENCHMARK(BM_DecodeSettings)->DenseRange(0, 2)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tandem::kernels
