@@ -241,9 +241,8 @@ TANDEM_TARGET_VNNI void DecodeHalves(const GemmArgs& a) {
   if (n % 2 != 0) {
     const int64_t p = a.r0 + h - 1;
     const int last_rows = static_cast<int>(std::min<int64_t>(kPanelRows, a.rows - p * kPanelRows));
-    PackedTile<F, 1, 1>(a.packed + p * a.panel_stride, a.panel_stride, a.cols,
-                        a.xs.q + a.t0 * a.cols, a.xs.d + a.t0 * nb, a.xs.c + a.t0 * nb,
-                        a.y + a.t0 * a.ldy + p * kPanelRows, a.ldy, last_rows, a.prefetch);
+    Tile<F>::template Of<1, 1>::Run(a, a.packed + p * a.panel_stride, a.t0,
+                                    a.y + a.t0 * a.ldy + p * kPanelRows, last_rows);
   }
 }
 
