@@ -119,8 +119,8 @@ TANDEM_TARGET_AVX512 void PairTile(const uint8_t* panel, uint64_t stride, int64_
     // panel instead (`stride` bytes on: a task's panels lie back to back), which the second
     // stream reaches next. Without it the first `prefetch` bytes of each second half were never
     // asked for ahead: at 8 KiB, an eighth of a 2048-column matrix. The redirect took the F16
-    // model's decode from 20.2-22.7 to 21.6-25.1 tokens/s (6 of 6 alternating runs), and let a
-    // shorter distance win (DecodePrefetchDefault).
+    // model's decode from 20.2-22.7 tokens/s (14.8 in one busy spell) to 21.6-25.1, higher in 6 of
+    // 6 alternating runs, and let a shorter distance win (DecodePrefetchDefault).
     // Each stream also loads the first 256 bytes of each page at once (BurstAtPageStart).
     const int64_t len = pairs / kSets;
     const int64_t turn = std::max<int64_t>(0, len - prefetch.bytes / 64);
